@@ -1,0 +1,51 @@
+# RevSearch: `make run` brings the service up, `make test` runs every test. Both install what is missing first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := redis-server ffmpeg
+
+.PHONY: help run test test-flow setup system venv weights migrate lint format clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+run: setup migrate ## Install what is missing and run the whole service in the foreground
+	$(BIN)/python manage.py serve
+
+test: setup ## Install what is missing and run every test
+	$(BIN)/python -m pytest
+
+test-flow: setup ## Run only the flow tests (real Redis, Celery, watcher, Milvus)
+	$(BIN)/python -m pytest -m flow
+
+setup: system venv weights ## Install system packages, the virtualenv and the face weights
+
+system: ## Install Redis and ffmpeg from apt if they are missing
+	@missing=""; command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
+	if [ -n "$$missing" ]; then echo "installing$$missing with apt-get"; \
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi
+
+venv: $(VENV)/.installed ## Create .venv and install requirements.txt
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --no-deps --progress-bar off -r requirements.txt
+	@touch $@
+
+weights: venv ## Build the face embedding weights once (checksummed)
+	$(BIN)/python manage.py install_face_weights
+
+migrate: venv ## Create or update the database and the admin user
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_admin
+
+lint: venv ## Check style with ruff
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: venv ## Format the code with ruff
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+clean: ## Remove the virtualenv (data in ./var is kept)
+	rm -rf $(VENV)

@@ -1,0 +1,81 @@
+"""What exists in the archive. The database is the source of truth; Milvus holds vectors keyed by Face.id."""
+
+from pathlib import Path
+
+from django.db import models
+
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
+
+
+class Asset(models.Model):
+    class Kind(models.TextChoices):
+        IMAGE = "image"
+        VIDEO = "video"
+        OTHER = "other"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        PROCESSING = "processing"
+        INDEXED = "indexed"
+        NO_FACES = "no_faces", "no faces"
+        FAILED = "failed"
+        UNSUPPORTED = "unsupported"
+        DUPLICATE = "duplicate"
+
+    path = models.CharField(max_length=1024, unique=True, help_text="Absolute path of the file.")
+    sha256 = models.CharField(max_length=64, db_index=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    size = models.BigIntegerField(help_text="Bytes.")
+    mtime = models.FloatField(help_text="The file's modification time (Unix seconds) when it was registered.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    error = models.TextField(blank=True, help_text="Why the file failed or was not indexed.")
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates",
+        help_text="The asset with the same content, which is indexed in this one's place.",
+    )  # fmt: skip
+    model_name = models.CharField(max_length=64, blank=True, help_text="Face model that embedded its faces.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    indexed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    @staticmethod
+    def kind_of(path: Path) -> "Asset.Kind":
+        suffix = path.suffix.lower()
+        if suffix in PHOTO_SUFFIXES:
+            return Asset.Kind.IMAGE
+        if suffix in VIDEO_SUFFIXES:
+            return Asset.Kind.VIDEO
+        return Asset.Kind.OTHER
+
+
+class Face(models.Model):
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="faces")
+    left = models.FloatField(help_text="Box edges in pixels of the upright photo.")
+    top = models.FloatField()
+    right = models.FloatField()
+    bottom = models.FloatField()
+    probability = models.FloatField(help_text="MTCNN's detection probability, 0-1.")
+    crop = models.ImageField(upload_to="crops/%Y/%m/", blank=True)
+    model_name = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["asset_id", "id"]
+
+    def __str__(self) -> str:
+        return f"face {self.pk} in {self.asset.name}"
+
+    @property
+    def box(self) -> list[float]:
+        return [self.left, self.top, self.right, self.bottom]

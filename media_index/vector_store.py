@@ -1,0 +1,157 @@
+"""Face vectors in Milvus: one row per Face, keyed by Face.id, searched by L2 distance."""
+
+import logging
+import math
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from pymilvus import DataType, MilvusClient
+
+logger = logging.getLogger(__name__)
+
+DIMENSION = 512
+_client: MilvusClient | None = None
+_client_lock = threading.Lock()
+
+
+class VectorStoreUnavailable(RuntimeError):
+    """Milvus could not be reached; the work can be retried later."""
+
+
+@dataclass(frozen=True)
+class FaceVector:
+    """One face to store: vector is float32 (512,), unit norm; timestamp is seconds into a video (0 for photos)."""
+
+    face_id: int
+    vector: np.ndarray
+    asset_id: int
+    kind: str
+    timestamp: float = 0.0
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: distance is the Euclidean (L2) distance between unit vectors, 0 to 2."""
+
+    face_id: int
+    asset_id: int
+    distance: float
+    timestamp: float
+
+
+def client() -> MilvusClient:
+    """One client per process, made on first use, with the collection ready."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            try:
+                made = MilvusClient(uri=settings.MILVUS_URI, token=settings.MILVUS_TOKEN, timeout=10)
+                _ensure_collection(made)
+            except Exception as error:
+                raise VectorStoreUnavailable(
+                    f"Milvus at {settings.MILVUS_URI} is not answering ({error}); start it, or set MILVUS_URI"
+                ) from error
+            _client = made
+        return _client
+
+
+def reset_client() -> None:
+    """Forget the client, e.g. after the server restarted or in a forked child."""
+    global _client
+    with _client_lock:
+        _client = None
+
+
+def _ensure_collection(milvus: MilvusClient) -> None:
+    name = settings.MILVUS_COLLECTION
+    if milvus.has_collection(name):
+        milvus.load_collection(name)
+        return
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("face_id", DataType.INT64, is_primary=True)
+    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=DIMENSION)
+    schema.add_field("asset_id", DataType.INT64)
+    schema.add_field("timestamp", DataType.FLOAT)
+    schema.add_field("kind", DataType.VARCHAR, max_length=8)
+    index_params = milvus.prepare_index_params()
+    index_params.add_index("embedding", index_type="HNSW", metric_type="L2", params={"M": 16, "efConstruction": 200})
+    # Strong consistency: a search right after an asset is indexed must see its faces (standalone
+    # Milvus defaults to Bounded, which does not).
+    milvus.create_collection(name, schema=schema, index_params=index_params, consistency_level="Strong")
+    milvus.load_collection(name)
+    logger.info("created Milvus collection %s at %s", name, settings.MILVUS_URI)
+
+
+def _call(operation: str, function, *args, **kwargs):
+    """Run one Milvus call; a lost connection becomes VectorStoreUnavailable so tasks can retry."""
+    try:
+        return function(*args, **kwargs)
+    except VectorStoreUnavailable:
+        raise
+    except Exception as error:
+        reset_client()
+        raise VectorStoreUnavailable(f"Milvus {operation} failed at {settings.MILVUS_URI}: {error}") from error
+
+
+def insert(faces: list[FaceVector]) -> None:
+    """Store the faces of one asset and flush, so they survive a restart and are searchable at once."""
+    if not faces:
+        return
+    rows = [
+        {
+            "face_id": face.face_id,
+            "embedding": np.asarray(face.vector, dtype=np.float32).tolist(),
+            "asset_id": face.asset_id,
+            "timestamp": float(face.timestamp),
+            "kind": face.kind,
+        }
+        for face in faces
+    ]
+    milvus = client()
+    _call("insert", milvus.insert, settings.MILVUS_COLLECTION, rows)
+    _call("flush", milvus.flush, settings.MILVUS_COLLECTION)
+
+
+def delete_asset(asset_id: int) -> None:
+    """Remove every vector of one asset."""
+    milvus = client()
+    _call("delete", milvus.delete, settings.MILVUS_COLLECTION, filter=f"asset_id == {int(asset_id)}")
+    _call("flush", milvus.flush, settings.MILVUS_COLLECTION)
+
+
+def search(vector: np.ndarray, top_k: int) -> list[Hit]:
+    """The top_k stored faces nearest to one vector, nearest first."""
+    milvus = client()
+    results = _call(
+        "search",
+        milvus.search,
+        settings.MILVUS_COLLECTION,
+        data=[np.asarray(vector, dtype=np.float32).tolist()],
+        limit=top_k,
+        output_fields=["asset_id", "timestamp"],
+        search_params={"metric_type": "L2", "params": {"ef": max(64, top_k)}},
+    )
+    # Milvus reports squared L2 distances; the square root is the Euclidean distance people expect.
+    return [
+        Hit(
+            face_id=int(hit["face_id"]),
+            asset_id=int(hit["entity"]["asset_id"]),
+            distance=math.sqrt(max(float(hit["distance"]), 0.0)),
+            timestamp=float(hit["entity"]["timestamp"]),
+        )
+        for hit in results[0]
+    ]
+
+
+def count() -> int:
+    """How many face vectors are stored."""
+    milvus = client()
+    rows = _call("count", milvus.query, settings.MILVUS_COLLECTION, filter="", output_fields=["count(*)"])
+    return int(rows[0]["count(*)"])
+
+
+def ping() -> None:
+    """Raise VectorStoreUnavailable unless Milvus answers."""
+    _call("ping", client().has_collection, settings.MILVUS_COLLECTION)

@@ -1,0 +1,119 @@
+"""The processes of one RevSearch instance: how each is started, waited for and stopped.
+
+`manage.py serve` and the flow tests both use these, so the tests run the service as users do.
+"""
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+logger = logging.getLogger(__name__)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Process:
+    """A child process started in its own session, so a terminal's Ctrl-C reaches only the supervisor."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] | None = None
+    ready_port: int | None = None
+    stop_signal: int = signal.SIGTERM
+    popen: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self, log_file: Path | None = None) -> "Process":
+        output = log_file.open("ab") if log_file else None
+        self.popen = subprocess.Popen(
+            self.argv, env=self.env, cwd=BASE_DIR, start_new_session=True, stdout=output, stderr=subprocess.STDOUT
+        )
+        logger.info("started %s (pid %s)", self.name, self.popen.pid)
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until the process listens on its port; fail at once if it died."""
+        if self.ready_port is None:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with code {self.popen.returncode} before it was ready")
+            if port_open(self.ready_port):
+                logger.info("%s is listening on 127.0.0.1:%s", self.name, self.ready_port)
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not listen on 127.0.0.1:{self.ready_port} within {timeout:.0f} s")
+
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Ask the process to stop; kill its whole session if it has not stopped in time."""
+        if not self.running():
+            return
+        os.killpg(self.popen.pid, self.stop_signal)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s did not stop within %.0f s; killing it", self.name, timeout)
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+        logger.info("stopped %s (exit code %s)", self.name, self.popen.returncode)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex((host, port)) == 0
+
+
+def port_of(url: str) -> int:
+    port = urlparse(url).port
+    if port is None:
+        raise ValueError(f"{url} has no port")
+    return port
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (for tests)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def redis(port: int, data_dir: Path) -> Process:
+    """Redis on loopback, its queue kept in an append-only file so queued tasks survive a restart."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir)]
+    argv += ["--save", "", "--appendonly", "yes", "--daemonize", "no", "--loglevel", "warning"]
+    return Process("redis", argv, ready_port=port)
+
+
+def milvus_lite(port: int, data_dir: Path) -> Process:
+    """The Milvus Lite server, shared by the web process and every worker."""
+    argv = [str(Path(sys.executable).with_name("milvus-lite")), "server", "--data-dir", str(data_dir)]
+    return Process("milvus-lite", argv + ["--host", "127.0.0.1", "--port", str(port)], ready_port=port)
+
+
+def manage(name: str, *args: str, env: dict[str, str] | None = None) -> Process:
+    return Process(name, [sys.executable, str(BASE_DIR / "manage.py"), *args], env=env)
+
+
+def celery_worker(concurrency: int, env: dict[str, str] | None = None) -> Process:
+    argv = [sys.executable, "-m", "celery", "-A", "revsearch_site", "worker", "--pool=prefork"]
+    argv += [f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
+    return Process("celery-worker", argv, env=env)
+
+
+def web_server(bind: str, port: int, env: dict[str, str] | None = None) -> Process:
+    argv = [sys.executable, "-m", "gunicorn", "revsearch_site.wsgi", "--bind", f"{bind}:{port}"]
+    argv += ["--workers", "2", "--threads", "4", "--timeout", "120", "--access-logfile", "-"]
+    return Process("web", argv, env=env, ready_port=port)

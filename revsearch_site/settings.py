@@ -1,0 +1,210 @@
+"""RevSearch settings: every value comes from the environment, with defaults for one laptop."""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r}: use 1/0, true/false, yes/no or on/off")
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a whole number") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={value}: must be at least {minimum}")
+    return value
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a number") from None
+
+
+def env_path(name: str, default: Path) -> Path:
+    raw = os.environ.get(name, "").strip()
+    return Path(raw).expanduser().resolve() if raw else default
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r}: choose one of {', '.join(choices)}")
+    return value
+
+
+# --- Where things live -------------------------------------------------------------------------------
+HOME_DIR = env_path("REVSEARCH_HOME", BASE_DIR / "var")
+INBOX_DIR = env_path("REVSEARCH_INBOX", HOME_DIR / "inbox")
+MEDIA_ROOT = HOME_DIR / "media"
+QUERY_DIR = HOME_DIR / "queries"
+LOG_DIR = HOME_DIR / "logs"
+MILVUS_LITE_DIR = HOME_DIR / "milvus"
+
+# --- Ports and services: the embedded defaults sit next to the web port, so two homes with two ports
+# run side by side without clashing.
+PORT = env_int("REVSEARCH_PORT", 8000, minimum=1)
+BIND_ADDRESS = env_str("REVSEARCH_BIND", "127.0.0.1")
+WORKER_CONCURRENCY = env_int("REVSEARCH_WORKERS", os.cpu_count() or 1, minimum=1)
+REDIS_EMBEDDED = not os.environ.get("REDIS_URL", "").strip()
+REDIS_URL = env_str("REDIS_URL", f"redis://127.0.0.1:{PORT + 1}/0")
+MILVUS_EMBEDDED = not os.environ.get("MILVUS_URI", "").strip()
+MILVUS_URI = env_str("MILVUS_URI", f"http://127.0.0.1:{PORT + 2}")
+MILVUS_TOKEN = env_str("MILVUS_TOKEN", "")
+MILVUS_COLLECTION = env_str("MILVUS_COLLECTION", "faces")
+
+# --- Faces -----------------------------------------------------------------------------------------
+FACE_MODEL = env_choice("REVSEARCH_FACE_MODEL", "casia-webface", ("casia-webface", "vggface2"))
+TORCH_HOME = env_path("TORCH_HOME", Path("~/.cache/torch").expanduser())
+TORCH_THREADS = env_int("REVSEARCH_TORCH_THREADS", 1, minimum=1)
+FACE_MIN_PROBABILITY = env_float("REVSEARCH_FACE_MIN_PROBABILITY", 0.95)
+FACE_MIN_SIZE = env_int("REVSEARCH_FACE_MIN_SIZE", 40, minimum=1)
+FACE_DETECT_MAX_SIDE = env_int("REVSEARCH_FACE_DETECT_MAX_SIDE", 1280, minimum=160)
+# Photos above this many pixels are refused rather than decoded (a decompression bomb guard).
+MAX_IMAGE_PIXELS = env_int("REVSEARCH_MAX_IMAGE_PIXELS", 100_000_000, minimum=1)
+# L2 distance between unit embeddings at which the 0-100 score is 50 (same person below it).
+MATCH_DISTANCE = env_float("REVSEARCH_MATCH_DISTANCE", 1.0)
+SEARCH_TOP_K = env_int("REVSEARCH_SEARCH_TOP_K", 20, minimum=1)
+MAX_UPLOAD_BYTES = env_int("REVSEARCH_MAX_UPLOAD_MB", 25, minimum=1) * 1024 * 1024
+
+# --- Django ----------------------------------------------------------------------------------------
+DEBUG = env_bool("REVSEARCH_DEBUG", False)
+ALLOWED_HOSTS = env_str("REVSEARCH_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+CSRF_TRUSTED_ORIGINS = [o for o in env_str("REVSEARCH_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+
+def _secret_key() -> str:
+    """The key comes from DJANGO_SECRET_KEY, or is made once and kept in the home."""
+    if key := os.environ.get("DJANGO_SECRET_KEY", "").strip():
+        return key
+    key_file = HOME_DIR / "secret_key"
+    if not key_file.exists():
+        HOME_DIR.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "media_index",
+    "search",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "revsearch_site.urls"
+WSGI_APPLICATION = "revsearch_site.wsgi.application"
+LOGIN_URL = "/admin/login/"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": dj_database_url.config(default=f"sqlite:///{HOME_DIR / 'db.sqlite3'}", conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and watcher write the same file: wait for the lock instead of failing at once.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TZ", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = HOME_DIR / "static"
+MEDIA_URL = "/media/"
+# WhiteNoise serves the apps' static files straight from their folders: no collectstatic step.
+WHITENOISE_USE_FINDERS = True
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
+
+# --- Celery ----------------------------------------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged only when done, so a worker that dies mid-task hands it to another.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("REVSEARCH_TASK_TIMEOUT", 3600, minimum=60)}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_ALWAYS_EAGER = env_bool("REVSEARCH_TASKS_EAGER", False)
+
+# --- Logging: one line per event ---------------------------------------------------------------------
+LOG_LEVEL = env_str("REVSEARCH_LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,79 @@
+"""The search pages: upload a photo, see its faces, and the indexed photos of the person picked."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET
+from django.views.static import serve
+
+from media_index.models import Asset
+from media_index.services import UnreadablePhoto, status_counts
+
+from . import services
+from .forms import SearchForm
+
+
+def search_form(request):
+    form = SearchForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            query_id = services.save_query(form.cleaned_data["photo"])
+        except UnreadablePhoto as error:
+            form.add_error("photo", str(error))
+        else:
+            return redirect("search:result", query_id=query_id)
+    status = 400 if form.errors else 200
+    return render(request, "search/form.html", {"form": form, "counts": status_counts()}, status=status)
+
+
+@require_GET
+def search_result(request, query_id: str):
+    path = services.query_path(query_id)
+    if not path.exists():
+        raise Http404("This search has expired; upload the photo again.")
+    face_index = request.GET.get("face", "")
+    result = services.search_photo(path, int(face_index) if face_index.isdigit() else None)
+    faces = [
+        {"number": number, "style": _box_style(face.box, result.width, result.height)}
+        for number, face in enumerate(result.faces)
+    ]
+    return render(
+        request,
+        "search/result.html",
+        {"query_id": query_id, "result": result, "faces": faces, "form": SearchForm()},
+    )
+
+
+@require_GET
+def query_photo(request, query_id: str):
+    path = services.query_path(query_id)
+    if not path.exists():
+        raise Http404("This search has expired.")
+    return FileResponse(path.open("rb"), content_type="image/jpeg")
+
+
+@require_GET
+def asset_file(request, asset_id: int):
+    """The original file, as it is in the archive."""
+    asset = get_object_or_404(Asset, pk=asset_id)
+    path = Path(asset.path)
+    if not path.is_file():
+        raise Http404(f"{asset.path} is no longer there.")
+    return FileResponse(path.open("rb"), filename=path.name)
+
+
+@require_GET
+def media_file(request, path: str):
+    """Face crops; behind the login like everything else."""
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
+def _box_style(box, width: int, height: int) -> str:
+    """A face box as CSS percentages of the photo, so it scales with the photo on screen."""
+    left, top, right, bottom = box
+    return (
+        f"left:{100 * left / width:.2f}%;top:{100 * top / height:.2f}%;"
+        f"width:{100 * (right - left) / width:.2f}%;height:{100 * (bottom - top) / height:.2f}%"
+    )

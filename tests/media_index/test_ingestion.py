@@ -1,0 +1,194 @@
+"""Ingestion services on a real database and a real Milvus Lite server; the face engine is faked."""
+
+import shutil
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from media_index import face_engine, services
+from media_index.models import Asset, Face
+from tests.conftest import SAMPLES
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def fake_face(seed: int, box=(10.0, 20.0, 60.0, 80.0)) -> face_engine.Face:
+    vector = np.random.default_rng(seed).normal(size=512).astype(np.float32)
+    return face_engine.Face(box, 0.99, vector / np.linalg.norm(vector), Image.new("RGB", (160, 160), "gray"))
+
+
+@pytest.fixture
+def engine(monkeypatch):
+    """find_faces answers with whatever the test puts in `engine.faces`."""
+    fake = mock.Mock(faces=[])
+    monkeypatch.setattr(face_engine, "find_faces", lambda image: fake.faces)
+    monkeypatch.setattr(face_engine, "model_name", lambda: "test-model")
+    return fake
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The asset ids whose indexing task was sent (after commit)."""
+    from media_index import tasks
+
+    ids: list[int] = []
+    monkeypatch.setattr(tasks.index_asset_task, "delay", ids.append)
+    return ids
+
+
+@pytest.fixture
+def inbox(tmp_path) -> Path:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    return folder
+
+
+def put(inbox: Path, sample: str, name: str | None = None) -> Path:
+    return Path(shutil.copy(SAMPLES / sample, inbox / (name or sample)))
+
+
+def test_a_photo_is_registered_and_queued_after_commit(inbox, sent):
+    asset = services.register_path(put(inbox, "person_a_1.jpg"))
+    assert asset.status == Asset.Status.QUEUED
+    assert asset.kind == Asset.Kind.IMAGE
+    assert asset.size == (SAMPLES / "person_a_1.jpg").stat().st_size
+    assert len(asset.sha256) == 64
+    assert sent == [asset.pk]
+
+
+def test_other_files_are_unsupported_and_not_queued(inbox, sent):
+    notes = inbox / "notes.txt"
+    notes.write_text("not a photo")
+    asset = services.register_path(notes)
+    assert asset.status == Asset.Status.UNSUPPORTED
+    assert ".txt" in asset.error
+    assert sent == []
+
+
+def test_same_content_twice_is_indexed_once(inbox, sent):
+    first = services.register_path(put(inbox, "person_b.jpg"))
+    second = services.register_path(put(inbox, "person_b.jpg", "copy of biden.jpg"))
+    assert second.status == Asset.Status.DUPLICATE
+    assert second.duplicate_of == first
+    assert sent == [first.pk]
+
+
+def test_unchanged_file_is_left_alone_and_a_changed_one_is_queued_again(inbox, sent):
+    path = put(inbox, "person_a_1.jpg", "photo.jpg")
+    asset = services.register_path(path)
+    assert services.register_path(path).pk == asset.pk
+    assert sent == [asset.pk]
+    shutil.copy(SAMPLES / "person_a_2.jpg", path)
+    again = services.register_path(path)
+    assert again.pk == asset.pk
+    assert again.sha256 != asset.sha256
+    assert sent == [asset.pk, asset.pk]
+
+
+def test_hidden_and_partial_files_are_skipped(inbox):
+    (inbox / ".hidden.jpg").write_bytes(b"x")
+    (inbox / "photo.jpg.part").write_bytes(b"x")
+    (inbox / "sub").mkdir()
+    put(inbox / "sub", "person_b.jpg")
+    assert [p.name for p in services.walk_files([inbox])] == ["person_b.jpg"]
+
+
+def test_indexing_stores_faces_crops_and_vectors(inbox, sent, engine, vector_store_on, media_root):
+    engine.faces = [fake_face(1), fake_face(2, box=(100.0, 100.0, 180.0, 190.0))]
+    asset = services.register_path(put(inbox, "two_people.jpg"))
+    assert services.index_asset(asset.pk) == Asset.Status.INDEXED
+    asset.refresh_from_db()
+    assert asset.model_name == "test-model"
+    assert asset.indexed_at is not None
+    faces = list(asset.faces.all())
+    assert [face.box for face in faces] == [[10.0, 20.0, 60.0, 80.0], [100.0, 100.0, 180.0, 190.0]]
+    assert all(Path(face.crop.path).is_file() for face in faces)
+    assert vector_store_on.count() == 2
+    hit = vector_store_on.search(engine.faces[1].embedding, 1)[0]
+    assert (hit.face_id, hit.asset_id) == (faces[1].pk, asset.pk)
+    # A second delivery of the same task finds nothing to claim.
+    assert services.index_asset(asset.pk) is None
+
+
+def test_a_photo_without_faces_is_marked_so(inbox, sent, engine, vector_store_on, media_root):
+    asset = services.register_path(put(inbox, "no_face.jpg"))
+    assert services.index_asset(asset.pk) == Asset.Status.NO_FACES
+    assert Face.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"", "cannot decode"), (b"GIF89a not really", "cannot decode"), (b"\xff\xd8\xff\xe0 truncated", "cannot decode")],
+)
+def test_a_broken_photo_fails_with_its_name_and_reason(inbox, sent, engine, vector_store_on, content, message):
+    path = inbox / "broken.jpg"
+    path.write_bytes(content)
+    asset = services.register_path(path)
+    assert services.index_asset(asset.pk) == Asset.Status.FAILED
+    asset.refresh_from_db()
+    assert str(path) in asset.error and message in asset.error
+
+
+def test_a_file_removed_before_indexing_fails_clearly(inbox, sent, engine, vector_store_on):
+    path = put(inbox, "person_b.jpg")
+    asset = services.register_path(path)
+    path.unlink()
+    assert services.index_asset(asset.pk) == Asset.Status.FAILED
+    asset.refresh_from_db()
+    assert "is gone" in asset.error
+
+
+def test_milvus_down_leaves_no_face_rows_and_the_asset_queued(inbox, sent, engine, settings, media_root):
+    from media_index import vector_store
+    from revsearch_site import processes
+
+    settings.MILVUS_URI = f"http://127.0.0.1:{processes.free_port()}"
+    vector_store.reset_client()
+    engine.faces = [fake_face(1)]
+    asset = services.register_path(put(inbox, "person_b.jpg"))
+    with pytest.raises(vector_store.VectorStoreUnavailable):
+        services.index_asset(asset.pk)
+    asset.refresh_from_db()
+    assert asset.status == Asset.Status.QUEUED
+    assert Face.objects.count() == 0
+    assert not list(media_root.rglob("*.jpg"))
+    vector_store.reset_client()
+
+
+def test_deleting_an_asset_deletes_its_vectors_and_crops(inbox, sent, engine, vector_store_on, media_root):
+    engine.faces = [fake_face(1)]
+    asset = services.register_path(put(inbox, "person_b.jpg"))
+    services.index_asset(asset.pk)
+    crop = Path(asset.faces.get().crop.path)
+    Asset.objects.filter(pk=asset.pk).delete()
+    assert vector_store_on.count() == 0
+    assert not crop.exists()
+    assert Face.objects.count() == 0
+
+
+def test_unfinished_assets_are_queued_again(inbox, sent):
+    asset = services.register_path(put(inbox, "person_b.jpg"))
+    Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.PROCESSING)
+    sent.clear()
+    assert services.requeue_unfinished() == 1
+    asset.refresh_from_db()
+    assert asset.status == Asset.Status.QUEUED
+    assert sent == [asset.pk]
+
+
+def test_photos_are_decoded_upright(tmp_path):
+    wide = Image.new("RGB", (300, 100), "white")
+    exif = wide.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
+    wide.save(tmp_path / "rotated.jpg", exif=exif)
+    assert services.open_photo(tmp_path / "rotated.jpg").size == (100, 300)
+
+
+def test_photos_over_the_pixel_limit_are_refused(tmp_path, settings):
+    settings.MAX_IMAGE_PIXELS = 10_000
+    Image.new("RGB", (200, 200)).save(tmp_path / "big.png")
+    with pytest.raises(services.UnreadablePhoto, match="over the limit"):
+        services.open_photo(tmp_path / "big.png")
