@@ -141,6 +141,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "revsearch_site.urls"
 WSGI_APPLICATION = "revsearch_site.wsgi.application"
 LOGIN_URL = "/admin/login/"
+LOGIN_REDIRECT_URL = "/"
 
 TEMPLATES = [
     {

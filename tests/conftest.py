@@ -9,7 +9,8 @@ import pytest
 
 from revsearch_site import processes
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BASE_DIR = Path(__file__).resolve().parents[1]
+DATA_DIR = BASE_DIR.parent / "shared" / "data"
 SAMPLES = DATA_DIR / "samples"
 EXAMPLES = DATA_DIR / "face_recognition" / "examples"
 
