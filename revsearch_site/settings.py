@@ -180,7 +180,6 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = HOME_DIR / "static"
 MEDIA_URL = "/media/"
 # WhiteNoise serves the apps' static files straight from their folders: no collectstatic step.
 WHITENOISE_USE_FINDERS = True

@@ -1,7 +1,5 @@
 """Shared test set-up: where the test data lives, and the real processes the flow tests drive."""
 
-import os
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -14,8 +12,6 @@ DATA_DIR = BASE_DIR.parent / "shared" / "data"
 SAMPLES = DATA_DIR / "samples"
 EXAMPLES = DATA_DIR / "face_recognition" / "examples"
 
-# A home of its own for the test run, before Django reads its settings (secret key, media, database).
-os.environ.setdefault("REVSEARCH_HOME", tempfile.mkdtemp(prefix="revsearch-test-"))
 
 
 def pytest_collection_modifyitems(config, items) -> None:

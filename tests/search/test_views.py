@@ -1,0 +1,152 @@
+"""The search pages through Django's test client; the face engine is faked, Milvus is the real server."""
+
+import io
+import re
+import shutil
+
+import pytest
+from PIL import Image
+
+from media_index import face_engine, services
+from media_index.models import Asset
+from tests.conftest import SAMPLES
+from tests.media_index.test_ingestion import fake_face
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def user_client(client, django_user_model):
+    user = django_user_model.objects.create_user("reviewer", password="a-long-password-1")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def engine(monkeypatch):
+    """Every photo shows the same two faces: index 0 is person 1, index 1 is person 2."""
+    faces = [fake_face(1, box=(10, 10, 60, 70)), fake_face(2, box=(100, 20, 140, 70))]
+    monkeypatch.setattr(face_engine, "find_faces", lambda image: list(faces))
+    monkeypatch.setattr(face_engine, "model_name", lambda: "test-model")
+    return faces
+
+
+def jpeg_upload(name: str = "query.jpg", size=(200, 100)) -> io.BytesIO:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "white").save(buffer, format="JPEG")
+    buffer.seek(0)
+    buffer.name = name
+    return buffer
+
+
+@pytest.fixture
+def indexed_asset(tmp_path, engine, vector_store_on, media_root, monkeypatch):
+    from media_index import tasks
+
+    monkeypatch.setattr(tasks.index_asset_task, "delay", lambda asset_id: None)
+    asset = services.register_path(shutil.copy(SAMPLES / "two_people.jpg", tmp_path / "two_people.jpg"))
+    services.index_asset(asset.pk)
+    return Asset.objects.get(pk=asset.pk)
+
+
+def test_pages_need_a_login(client):
+    answer = client.get("/")
+    assert answer.status_code == 302 and answer["Location"].startswith("/admin/login/")
+
+
+def test_health_needs_no_login_and_says_what_is_down(client, settings):
+    from revsearch_site import processes
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{processes.free_port()}/0"
+    answer = client.get("/healthz")
+    assert answer.status_code == 503
+    body = answer.json()
+    assert body["database"]["ok"] is True
+    assert body["redis"]["ok"] is False and body["workers"]["ok"] is False
+
+
+def test_upload_searches_the_largest_face_and_can_pick_another(user_client, indexed_asset):
+    answer = user_client.post("/", {"photo": jpeg_upload()}, follow=True)
+    assert answer.status_code == 200
+    page = answer.content.decode()
+    assert page.count('class="box') == 2
+    assert "box chosen" in page
+    matches = answer.context["result"].matches
+    assert matches[0].face.left == 10 and matches[0].distance == pytest.approx(0, abs=1e-3)
+    assert matches[0].score > 99
+    assert 'href="/assets/%d/file"' % indexed_asset.pk in page
+
+    other = user_client.get(answer.request["PATH_INFO"] + "?face=1")
+    assert other.context["result"].chosen == 1
+    assert other.context["result"].matches[0].face.left == 100
+
+
+def test_a_query_without_faces_says_so(user_client, indexed_asset, monkeypatch):
+    monkeypatch.setattr(face_engine, "find_faces", lambda image: [])
+    answer = user_client.post("/", {"photo": jpeg_upload()}, follow=True)
+    assert "No face was found in this photo" in answer.content.decode()
+    assert answer.context["result"].matches == []
+
+
+@pytest.mark.parametrize(
+    "upload, message",
+    [
+        (io.BytesIO(b"plain text"), "Upload a valid image"),
+        (jpeg_upload("photo.gif"), "upload a JPEG, PNG, WebP, BMP or TIFF photo"),
+    ],
+)
+def test_bad_uploads_are_refused_with_a_reason(user_client, media_root, upload, message):
+    if not getattr(upload, "name", None):
+        upload.name = "notes.jpg"
+    answer = user_client.post("/", {"photo": upload})
+    assert answer.status_code == 400
+    assert message in answer.content.decode()
+
+
+def test_too_large_uploads_are_refused(user_client, media_root, settings):
+    settings.MAX_UPLOAD_BYTES = 100
+    answer = user_client.post("/", {"photo": jpeg_upload()})
+    assert answer.status_code == 400
+    assert "larger than" in answer.content.decode()
+
+
+def test_files_and_crops_are_served_to_signed_in_users_only(user_client, client, indexed_asset):
+    url = f"/assets/{indexed_asset.pk}/file"
+    answer = user_client.get(url)
+    assert answer.status_code == 200
+    assert b"".join(answer.streaming_content) == (SAMPLES / "two_people.jpg").read_bytes()
+    answer.close()
+    crop_url = indexed_asset.faces.first().crop.url
+    crop = user_client.get(crop_url)
+    assert crop.status_code == 200 and crop["Content-Type"] == "image/jpeg"
+    crop.close()
+    client.logout()
+    assert client.get(url).status_code == 302
+    assert client.get(crop_url).status_code == 302
+
+
+def test_an_expired_search_is_a_clear_404(user_client, media_root):
+    answer = user_client.get("/search/" + "0" * 32 + "/")
+    assert answer.status_code == 404
+
+
+def test_admin_lists_assets_with_faces(admin_client, indexed_asset):
+    answer = admin_client.get("/admin/media_index/asset/?status__exact=indexed")
+    assert answer.status_code == 200
+    page = answer.content.decode()
+    assert "two_people.jpg" in page
+    assert re.search(r"<img src=\"/media/crops/", page)
+
+
+def test_admin_reindex_action_queues_again(admin_client, indexed_asset, monkeypatch):
+    from media_index import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.index_asset_task, "delay", sent.append)
+    answer = admin_client.post(
+        "/admin/media_index/asset/", {"action": "reindex", "_selected_action": [indexed_asset.pk]}, follow=True
+    )
+    assert "Queued 1 assets" in answer.content.decode()
+    assert sent == [indexed_asset.pk]
+    assert Asset.objects.get(pk=indexed_asset.pk).status == Asset.Status.QUEUED
+    assert indexed_asset.faces.count() == 0
