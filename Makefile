@@ -13,7 +13,7 @@ help: ## List the targets
 run: setup migrate ## Install what is missing and run the whole service in the foreground
 	$(BIN)/python manage.py serve
 
-test: setup ## Install what is missing and run every test
+test: setup lint ## Install what is missing, check style and run every test
 	$(BIN)/python -m pytest
 
 test-flow: setup ## Run only the flow tests (real Redis, Celery, watcher, Milvus)

@@ -57,7 +57,9 @@ class AssetAdmin(admin.ModelAdmin):
 
     @admin.display(description="file")
     def open_file(self, asset: Asset) -> str:
-        return format_html('<a href="{}" target="_blank">{}</a>', reverse("search:asset_file", args=[asset.pk]), asset.path)
+        return format_html(
+            '<a href="{}" target="_blank">{}</a>', reverse("search:asset_file", args=[asset.pk]), asset.path
+        )
 
     @admin.action(description="Index the selected assets again")
     def reindex(self, request, queryset) -> None:

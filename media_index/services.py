@@ -72,7 +72,10 @@ def register_path(path: Path) -> Asset | None:
     with transaction.atomic():
         original = Asset.objects.filter(sha256=sha256, duplicate_of=None).exclude(path=str(path)).first()
         if kind == Asset.Kind.OTHER:
-            fields |= {"status": Asset.Status.UNSUPPORTED, "error": f"{path.suffix or 'no suffix'}: not a photo"}
+            fields |= {
+                "status": Asset.Status.UNSUPPORTED,
+                "error": f"{path.suffix or 'no suffix'}: not a photo",
+            }
         elif original:
             fields |= {"status": Asset.Status.DUPLICATE, "duplicate_of": original}
         else:

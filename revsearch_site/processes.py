@@ -33,7 +33,12 @@ class Process:
     def start(self, log_file: Path | None = None) -> "Process":
         output = log_file.open("ab") if log_file else None
         self.popen = subprocess.Popen(
-            self.argv, env=self.env, cwd=BASE_DIR, start_new_session=True, stdout=output, stderr=subprocess.STDOUT
+            self.argv,
+            env=self.env,
+            cwd=BASE_DIR,
+            start_new_session=True,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
         logger.info("started %s (pid %s)", self.name, self.popen.pid)
         return self

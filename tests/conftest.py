@@ -13,7 +13,6 @@ SAMPLES = DATA_DIR / "samples"
 EXAMPLES = DATA_DIR / "face_recognition" / "examples"
 
 
-
 def pytest_collection_modifyitems(config, items) -> None:
     if not DATA_DIR.is_dir():
         raise pytest.UsageError(f"test data not found at {DATA_DIR}: the shared/ folder must sit beside the clone")

@@ -54,7 +54,11 @@ class Service:
         session.get(login, timeout=30)
         answer = session.post(
             login,
-            data={"username": "admin", "password": ADMIN_PASSWORD, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+            data={
+                "username": "admin",
+                "password": ADMIN_PASSWORD,
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            },
             headers={"Referer": login},
             timeout=30,
         )

@@ -62,7 +62,7 @@ def test_search_by_photo_ranks_the_same_person_first(service, indexed):
     assert max(biden_ranks) < min(rank for rank, person in enumerate(people) if person != "biden")
     scores = [result["score"] for result in biden["results"]]
     assert scores == sorted(scores, reverse=True)
-    assert 0 <= min(scores) and max(scores) <= 100
+    assert min(scores) >= 0 and max(scores) <= 100
 
 
 def test_health_reports_every_part(service, indexed):

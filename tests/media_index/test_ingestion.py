@@ -121,7 +121,11 @@ def test_a_photo_without_faces_is_marked_so(inbox, sent, engine, vector_store_on
 
 @pytest.mark.parametrize(
     "content, message",
-    [(b"", "cannot decode"), (b"GIF89a not really", "cannot decode"), (b"\xff\xd8\xff\xe0 truncated", "cannot decode")],
+    [
+        (b"", "cannot decode"),
+        (b"GIF89a not really", "cannot decode"),
+        (b"\xff\xd8\xff\xe0 truncated", "cannot decode"),
+    ],
 )
 def test_a_broken_photo_fails_with_its_name_and_reason(inbox, sent, engine, vector_store_on, content, message):
     path = inbox / "broken.jpg"

@@ -74,7 +74,7 @@ def test_upload_searches_the_largest_face_and_can_pick_another(user_client, inde
     matches = answer.context["result"].matches
     assert matches[0].face.left == 10 and matches[0].distance == pytest.approx(0, abs=1e-3)
     assert matches[0].score > 99
-    assert 'href="/assets/%d/file"' % indexed_asset.pk in page
+    assert f'href="/assets/{indexed_asset.pk}/file"' in page
 
     other = user_client.get(answer.request["PATH_INFO"] + "?face=1")
     assert other.context["result"].chosen == 1
@@ -144,7 +144,9 @@ def test_admin_reindex_action_queues_again(admin_client, indexed_asset, monkeypa
     sent = []
     monkeypatch.setattr(tasks.index_asset_task, "delay", sent.append)
     answer = admin_client.post(
-        "/admin/media_index/asset/", {"action": "reindex", "_selected_action": [indexed_asset.pk]}, follow=True
+        "/admin/media_index/asset/",
+        {"action": "reindex", "_selected_action": [indexed_asset.pk]},
+        follow=True,
     )
     assert "Queued 1 assets" in answer.content.decode()
     assert sent == [indexed_asset.pk]

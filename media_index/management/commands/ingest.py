@@ -14,7 +14,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("paths", nargs="+", type=Path)
         parser.add_argument(
-            "--inline", action="store_true", help="Index in this process instead of through the Celery workers."
+            "--inline",
+            action="store_true",
+            help="Index in this process instead of through the Celery workers.",
         )
 
     def handle(self, *args, paths: list[Path], inline: bool, **options) -> None:

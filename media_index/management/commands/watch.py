@@ -46,7 +46,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--once", action="store_true", help="Catch up on the inbox once and exit.")
         parser.add_argument(
-            "--quiet-seconds", type=float, default=1.0, help="How long a file must be left alone before it is read."
+            "--quiet-seconds",
+            type=float,
+            default=1.0,
+            help="How long a file must be left alone before it is read.",
         )
 
     def handle(self, *args, once: bool, quiet_seconds: float, **options) -> None:

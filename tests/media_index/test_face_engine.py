@@ -1,0 +1,131 @@
+"""The face engine on real photos with the real CASIA-WebFace weights."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from PIL import Image, ImageOps
+
+from media_index import face_engine, face_weights
+from tests.conftest import SAMPLES
+
+
+@pytest.fixture(scope="module", autouse=True)
+def engine() -> None:
+    """Build the weights if needed and load the models once for the whole module."""
+    face_weights.install_weights()
+    face_engine.load()
+
+
+def open_rgb(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def faces_in(name: str) -> list[face_engine.Face]:
+    return face_engine.find_faces(open_rgb(SAMPLES / name))
+
+
+def distance(a: face_engine.Face, b: face_engine.Face) -> float:
+    return float(np.linalg.norm(a.embedding - b.embedding))
+
+
+def overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes."""
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    intersection = width * height
+    return intersection / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - intersection)
+
+
+def test_same_person_is_closer_than_another_person(settings) -> None:
+    [a1], [a2], [b] = faces_in("person_a_1.jpg"), faces_in("person_a_2.jpg"), faces_in("person_b.jpg")
+    assert distance(a1, a2) < distance(a1, b)
+    assert distance(a1, a2) < distance(a2, b)
+    # The search scores a match at MATCH_DISTANCE: these photos fall on the right sides of it.
+    assert distance(a1, a2) < settings.MATCH_DISTANCE < min(distance(a1, b), distance(a2, b))
+
+
+def test_two_people_are_two_faces_largest_first_each_matching_its_person() -> None:
+    faces = faces_in("two_people.jpg")
+    assert len(faces) == 2
+    areas = [(face.box[2] - face.box[0]) * (face.box[3] - face.box[1]) for face in faces]
+    assert areas == sorted(areas, reverse=True)
+    [a1], [b] = faces_in("person_a_1.jpg"), faces_in("person_b.jpg")
+    nearest_to_a = min(faces, key=lambda face: distance(face, a1))
+    nearest_to_b = min(faces, key=lambda face: distance(face, b))
+    assert nearest_to_a is not nearest_to_b
+
+
+def test_no_face_gives_an_empty_list() -> None:
+    assert faces_in("no_face.jpg") == []
+
+
+@pytest.mark.parametrize("name", ["person_a_1.jpg", "person_a_2.jpg", "person_b.jpg", "two_people.jpg"])
+def test_faces_are_well_formed(name: str, settings) -> None:
+    image = open_rgb(SAMPLES / name)
+    faces = face_engine.find_faces(image)
+    assert faces
+    for face in faces:
+        assert face.embedding.dtype == np.float32
+        assert face.embedding.shape == (512,)
+        assert np.linalg.norm(face.embedding) == pytest.approx(1.0, abs=1e-5)
+        x1, y1, x2, y2 = face.box
+        assert 0 <= x1 < x2 <= image.width and 0 <= y1 < y2 <= image.height
+        assert min(x2 - x1, y2 - y1) >= settings.FACE_MIN_SIZE
+        assert settings.FACE_MIN_PROBABILITY <= face.probability <= 1
+        assert face.crop.mode == "RGB" and face.crop.size == (160, 160)
+
+
+def test_filters_drop_small_and_unsure_faces(settings) -> None:
+    settings.FACE_MIN_SIZE = 10
+    settings.FACE_MIN_PROBABILITY = 0.5
+    # person_a_1 also holds a small false positive (about 55 px, p 0.8) that the defaults drop.
+    assert len(faces_in("person_a_1.jpg")) == 2
+    settings.FACE_MIN_SIZE = 100
+    assert len(faces_in("person_a_1.jpg")) == 1
+    settings.FACE_MIN_PROBABILITY = 0.9
+    settings.FACE_MIN_SIZE = 10
+    assert len(faces_in("person_a_1.jpg")) == 1
+
+
+def test_downscaled_detection_finds_the_same_faces_as_full_resolution(settings) -> None:
+    image = open_rgb(SAMPLES / "person_b.jpg")  # 970x2204
+    settings.FACE_DETECT_MAX_SIDE = 4096
+    full = face_engine.find_faces(image)
+    settings.FACE_DETECT_MAX_SIDE = 640
+    downscaled = face_engine.find_faces(image)
+    assert len(full) == len(downscaled) == 1
+    # Boxes come back in the given image's pixels and the crop is cut from it at full resolution.
+    assert overlap(full[0].box, downscaled[0].box) > 0.9
+    assert distance(full[0], downscaled[0]) < 0.3
+
+
+def test_batch_gives_what_single_images_give() -> None:
+    image = open_rgb(SAMPLES / "two_people.jpg")
+    frames = [image, ImageOps.mirror(image), Image.new("RGB", image.size, "gray")]
+    batched = face_engine.find_faces_batch(frames)
+    assert [len(faces) for faces in batched] == [2, 2, 0]
+    for frame, faces in zip(frames, batched, strict=True):
+        for single, in_batch in zip(face_engine.find_faces(frame), faces, strict=True):
+            assert np.allclose(single.box, in_batch.box, atol=0.01)
+            assert np.allclose(single.embedding, in_batch.embedding, atol=1e-5)
+    assert face_engine.find_faces_batch([]) == []
+
+
+def test_model_name_follows_the_setting(settings) -> None:
+    settings.FACE_MODEL = "casia-webface"
+    assert face_engine.model_name() == "facenet-20180408-casia-webface"
+    settings.FACE_MODEL = "vggface2"
+    assert face_engine.model_name() == "facenet-20180402-vggface2"
+    settings.FACE_MODEL = "arcface"
+    with pytest.raises(ImproperlyConfigured, match="arcface"):
+        face_engine.model_name()
+
+
+def test_missing_weights_tell_the_user_how_to_install_them(settings, tmp_path, monkeypatch) -> None:
+    settings.TORCH_HOME = tmp_path
+    monkeypatch.setattr(face_engine, "_loaded", {})
+    with pytest.raises(face_weights.WeightsError, match="python manage.py install_face_weights"):
+        face_engine.load()
