@@ -120,6 +120,6 @@ def service(tmp_path_factory) -> Service:
 
 def _healthy(url: str) -> bool:
     try:
-        return requests.get(f"{url}/healthz", timeout=5).status_code == 200
-    except requests.ConnectionError:
+        return requests.get(f"{url}/healthz", timeout=30).status_code == 200
+    except requests.RequestException:  # not listening yet, or still importing on a fresh virtualenv
         return False
