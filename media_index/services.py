@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 # Names that editors, browsers and copy tools use for files still being written.
 PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".swp")
+PREVIEW_SIDE = 480
 PILLOW_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO"}
 
 
@@ -157,8 +158,9 @@ def index_asset(asset_id: int) -> str | None:
     try:
         if asset.kind != Asset.Kind.IMAGE:
             return _finish(asset, Asset.Status.UNSUPPORTED, "videos are not indexed yet")
-        faces = face_engine.find_faces(open_photo(Path(asset.path)))
-        _store_faces(asset, faces)
+        photo = open_photo(Path(asset.path))
+        faces = face_engine.find_faces(photo)
+        _store_faces(asset, faces, photo)
     except FileNotFoundError:
         return _finish(asset, Asset.Status.FAILED, f"{asset.path} is gone; it was moved or deleted after it arrived")
     except UnreadablePhoto as error:
@@ -166,12 +168,16 @@ def index_asset(asset_id: int) -> str | None:
     except vector_store.VectorStoreUnavailable:
         Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.QUEUED)
         raise
+    except Exception as error:
+        # Whatever else goes wrong is this file's problem: record it, and let the queue go on.
+        logger.exception("asset %s failed unexpectedly", asset.pk)
+        return _finish(asset, Asset.Status.FAILED, f"{asset.path}: unexpected {type(error).__name__}: {error}")
     status = Asset.Status.INDEXED if faces else Asset.Status.NO_FACES
     return _finish(asset, status, "", faces=len(faces))
 
 
-def _store_faces(asset: Asset, faces: list[face_engine.Face]) -> None:
-    """Write the faces and their vectors together: if Milvus refuses, no Face row is left behind."""
+def _store_faces(asset: Asset, faces: list[face_engine.Face], photo: Image.Image) -> None:
+    """Write the faces, their vectors and the photo's preview together: if Milvus refuses, nothing is left."""
     model_name = face_engine.model_name()
     with transaction.atomic():
         remove_faces(asset)
@@ -201,7 +207,10 @@ def _store_faces(asset: Asset, faces: list[face_engine.Face]) -> None:
                 row.crop.delete(save=False)
             raise
         asset.model_name = model_name
-        asset.save(update_fields=["model_name"])
+        preview = photo.copy()
+        preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+        asset.preview.save(f"asset{asset.pk}.jpg", ContentFile(_jpeg(preview)), save=False)
+        asset.save(update_fields=["model_name", "preview"])
 
 
 def _finish(asset: Asset, status: str, error: str, faces: int = 0) -> str:
@@ -222,6 +231,9 @@ def remove_faces(asset: Asset) -> None:
         for face in asset.faces.all():
             face.crop.delete(save=False)
         asset.faces.all().delete()
+    if asset.preview:
+        asset.preview.delete(save=False)
+        Asset.objects.filter(pk=asset.pk).update(preview="")
 
 
 def _jpeg(image: Image.Image) -> bytes:

@@ -113,7 +113,7 @@ def manage(name: str, *args: str, env: dict[str, str] | None = None) -> Process:
 
 
 def celery_worker(concurrency: int, env: dict[str, str] | None = None) -> Process:
-    argv = [sys.executable, "-m", "celery", "-A", "revsearch_site", "worker", "--pool=prefork"]
+    argv = [sys.executable, "-m", "celery", "-A", "revsearch_site", "--quiet", "worker", "--pool=prefork"]
     argv += [f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
     return Process("celery-worker", argv, env=env)
 
@@ -121,4 +121,6 @@ def celery_worker(concurrency: int, env: dict[str, str] | None = None) -> Proces
 def web_server(bind: str, port: int, env: dict[str, str] | None = None) -> Process:
     argv = [sys.executable, "-m", "gunicorn", "revsearch_site.wsgi", "--bind", f"{bind}:{port}"]
     argv += ["--workers", "2", "--threads", "4", "--timeout", "120", "--access-logfile", "-"]
+    # Its control socket would sit in one place for every instance on the machine; nothing here uses it.
+    argv += ["--no-control-socket"]
     return Process("web", argv, env=env, ready_port=port)

@@ -106,6 +106,8 @@ def test_indexing_stores_faces_crops_and_vectors(inbox, sent, engine, vector_sto
     faces = list(asset.faces.all())
     assert [face.box for face in faces] == [[10.0, 20.0, 60.0, 80.0], [100.0, 100.0, 180.0, 190.0]]
     assert all(Path(face.crop.path).is_file() for face in faces)
+    with Image.open(asset.preview.path) as preview:
+        assert max(preview.size) == services.PREVIEW_SIDE
     assert vector_store_on.count() == 2
     hit = vector_store_on.search(engine.faces[1].embedding, 1)[0]
     assert (hit.face_id, hit.asset_id) == (faces[1].pk, asset.pk)
@@ -134,6 +136,29 @@ def test_a_broken_photo_fails_with_its_name_and_reason(inbox, sent, engine, vect
     assert services.index_asset(asset.pk) == Asset.Status.FAILED
     asset.refresh_from_db()
     assert str(path) in asset.error and message in asset.error
+
+
+def test_an_unexpected_error_fails_the_asset_and_the_next_one_goes_on(
+    inbox, sent, engine, vector_store_on, monkeypatch
+):
+    def broken(image):
+        raise RuntimeError("model exploded")
+
+    monkeypatch.setattr(face_engine, "find_faces", broken)
+    first = services.register_path(put(inbox, "person_b.jpg"))
+    assert services.index_asset(first.pk) == Asset.Status.FAILED
+    first.refresh_from_db()
+    assert "RuntimeError: model exploded" in first.error and first.path in first.error
+
+    monkeypatch.setattr(face_engine, "find_faces", lambda image: [])
+    second = services.register_path(put(inbox, "no_face.jpg"))
+    assert services.index_asset(second.pk) == Asset.Status.NO_FACES
+
+
+def test_paths_are_shown_relative_to_the_inbox(settings, tmp_path):
+    settings.INBOX_DIR = tmp_path
+    assert Asset(path=str(tmp_path / "trip" / "a.jpg")).display_path == "trip/a.jpg"
+    assert Asset(path="/elsewhere/b.jpg").display_path == "/elsewhere/b.jpg"
 
 
 def test_a_file_removed_before_indexing_fails_clearly(inbox, sent, engine, vector_store_on):
@@ -167,9 +192,10 @@ def test_deleting_an_asset_deletes_its_vectors_and_crops(inbox, sent, engine, ve
     asset = services.register_path(put(inbox, "person_b.jpg"))
     services.index_asset(asset.pk)
     crop = Path(asset.faces.get().crop.path)
+    preview = Path(Asset.objects.get(pk=asset.pk).preview.path)
     Asset.objects.filter(pk=asset.pk).delete()
     assert vector_store_on.count() == 0
-    assert not crop.exists()
+    assert not crop.exists() and not preview.exists()
     assert Face.objects.count() == 0
 
 

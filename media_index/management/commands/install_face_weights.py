@@ -10,7 +10,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         try:
-            path = face_weights.install_weights(progress=self.stdout.write)
+            face_weights.install_weights()  # logs one line per step
         except face_weights.WeightsError as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(self.style.SUCCESS(f"Face embedding weights ready: {path}"))

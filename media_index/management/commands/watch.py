@@ -85,7 +85,7 @@ class Command(BaseCommand):
         for path in services.walk_files([inbox]):
             if self.stopping:
                 return
-            services.register_path(path)
+            self.register(path)
             seen += 1
         logger.info("caught up on %d files in %s", seen, inbox)
 
@@ -93,9 +93,12 @@ class Command(BaseCommand):
         """Register the files whose writers are done; says whether there were any."""
         paths = [path for path in recorder.settled(quiet_seconds) if path.is_file() and services.is_candidate(path)]
         for path in paths:
-            try:
-                services.register_path(path)
-            except Exception:
-                # One unreadable file must not stop the watcher; the next event for it tries again.
-                logger.exception("could not register %s", path)
+            self.register(path)
         return bool(paths)
+
+    def register(self, path: Path) -> None:
+        try:
+            services.register_path(path)
+        except Exception:
+            # One unreadable file must not stop the watcher; the next event for it, or a restart, tries again.
+            logger.exception("could not register %s; check that it is readable", path)
