@@ -72,11 +72,8 @@ def checksum_path(path: Path) -> Path:
 
 def sha256_of(path: Path) -> str:
     """Hex sha256 of a file, read in chunks to keep memory flat."""
-    digest = hashlib.sha256()
     with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def verify_weights(path: Path) -> None:

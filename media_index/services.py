@@ -35,11 +35,8 @@ def is_candidate(path: Path) -> bool:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def walk_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -177,24 +174,25 @@ def index_asset(asset_id: int) -> str | None:
 
 
 def _store_faces(asset: Asset, faces: list[face_engine.Face], photo: Image.Image) -> None:
-    """Write the faces, their vectors and the photo's preview together: if Milvus refuses, nothing is left."""
+    """Write the faces, their crops and the photo's preview, then the vectors: if Milvus refuses, nothing is left."""
     model_name = face_engine.model_name()
     with transaction.atomic():
         remove_faces(asset)
         rows = []
         for face in faces:
+            left, top, right, bottom = face.box
             row = Face(
-                asset=asset,
-                left=face.box[0],
-                top=face.box[1],
-                right=face.box[2],
-                bottom=face.box[3],
-                probability=face.probability,
-                model_name=model_name,
-            )
+                asset=asset, left=left, top=top, right=right, bottom=bottom,
+                probability=face.probability, model_name=model_name,
+            )  # fmt: skip
             row.crop.save(f"asset{asset.pk}.jpg", ContentFile(_jpeg(face.crop)), save=False)
             row.save()
             rows.append(row)
+        preview = photo.copy()
+        preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+        asset.preview.save(f"asset{asset.pk}.jpg", ContentFile(_jpeg(preview)), save=False)
+        asset.model_name = model_name
+        asset.save(update_fields=["model_name", "preview"])
         try:
             vector_store.insert(
                 [
@@ -205,12 +203,8 @@ def _store_faces(asset: Asset, faces: list[face_engine.Face], photo: Image.Image
         except Exception:
             for row in rows:
                 row.crop.delete(save=False)
+            asset.preview.delete(save=False)
             raise
-        asset.model_name = model_name
-        preview = photo.copy()
-        preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-        asset.preview.save(f"asset{asset.pk}.jpg", ContentFile(_jpeg(preview)), save=False)
-        asset.save(update_fields=["model_name", "preview"])
 
 
 def _finish(asset: Asset, status: str, error: str, faces: int = 0) -> str:
