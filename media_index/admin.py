@@ -37,11 +37,13 @@ class FaceInline(admin.TabularInline):
 
 @admin.register(Asset)
 class AssetAdmin(admin.ModelAdmin):
-    list_display = ("thumbnail", "display_path", "kind", "status", "face_count", "file_size", "created_at", "error")
+    list_display = (
+        "thumbnail", "display_path", "kind", "status", "progress", "face_count", "file_size", "created_at", "error"
+    )  # fmt: skip
     list_display_links = ("thumbnail", "display_path")
     list_filter = ("status", "kind", "model_name")
     search_fields = ("path", "sha256")
-    readonly_fields = [field.name for field in Asset._meta.fields] + ["open_file"]
+    readonly_fields = [field.name for field in Asset._meta.fields] + ["open_file", "progress"]
     inlines = [FaceInline]
     actions = ["reindex"]
 
@@ -55,6 +57,10 @@ class AssetAdmin(admin.ModelAdmin):
     def thumbnail(self, asset: Asset) -> str:
         faces = list(asset.faces.all())
         return _thumbnail(faces[0] if faces else None, 48)
+
+    @admin.display(description="frames")
+    def progress(self, asset: Asset) -> str:
+        return asset.progress or "-"
 
     @admin.display(description="path", ordering="path")
     def display_path(self, asset: Asset) -> str:

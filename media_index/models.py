@@ -39,6 +39,9 @@ class Asset(models.Model):
     preview = models.ImageField(
         upload_to="previews/%Y/%m/", blank=True, help_text="A small upright JPEG of the photo, for result pages."
     )
+    duration = models.FloatField(null=True, blank=True, help_text="Videos: seconds from the first frame to the last.")
+    frames_total = models.PositiveIntegerField(default=0, help_text="Videos: how many frames will be sampled.")
+    frames_done = models.PositiveIntegerField(default=0, help_text="Videos: how many sampled frames are indexed.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     indexed_at = models.DateTimeField(null=True, blank=True)
@@ -52,6 +55,17 @@ class Asset(models.Model):
     @property
     def name(self) -> str:
         return Path(self.path).name
+
+    @property
+    def is_video(self) -> bool:
+        return self.kind == Asset.Kind.VIDEO
+
+    @property
+    def progress(self) -> str:
+        """Videos: frames indexed of frames to sample, as the admin shows it."""
+        if not self.is_video or not self.frames_total:
+            return ""
+        return f"{self.frames_done}/{self.frames_total} ({100 * self.frames_done // self.frames_total}%)"
 
     @property
     def display_path(self) -> str:
@@ -69,9 +83,28 @@ class Asset(models.Model):
         return Asset.Kind.OTHER
 
 
+class Frame(models.Model):
+    """A frame sampled from a video; only frames that hold a face keep a thumbnail."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="frames")
+    index = models.PositiveIntegerField(help_text="Counts sampled frames from 0.")
+    timestamp = models.FloatField(help_text="Seconds from the video's first frame (its presentation time).")
+    thumbnail = models.ImageField(upload_to="frames/%Y/%m/", blank=True)
+
+    class Meta:
+        ordering = ["asset_id", "index"]
+        constraints = [models.UniqueConstraint(fields=["asset", "index"], name="one_frame_per_index")]
+
+    def __str__(self) -> str:
+        return f"{self.asset.name} at {self.timestamp:.2f} s"
+
+
 class Face(models.Model):
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="faces")
-    left = models.FloatField(help_text="Box edges in pixels of the upright photo.")
+    frame = models.ForeignKey(
+        Frame, null=True, blank=True, on_delete=models.CASCADE, related_name="faces", help_text="Videos only."
+    )
+    left = models.FloatField(help_text="Box edges in pixels of the upright photo or frame.")
     top = models.FloatField()
     right = models.FloatField()
     bottom = models.FloatField()

@@ -2,26 +2,29 @@
 
 import hashlib
 import io
+import itertools
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from . import face_engine, vector_store
-from .models import Asset, Face
+from . import face_engine, vector_store, video
+from .models import Asset, Face, Frame
 
 logger = logging.getLogger(__name__)
 
 # Names that editors, browsers and copy tools use for files still being written.
 PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".swp")
 PREVIEW_SIDE = 480
+FRAME_SIDE = 480
 PILLOW_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO"}
 
 
@@ -72,14 +75,14 @@ def register_path(path: Path) -> Asset | None:
         if kind == Asset.Kind.OTHER:
             fields |= {
                 "status": Asset.Status.UNSUPPORTED,
-                "error": f"{path.suffix or 'no suffix'}: not a photo",
+                "error": f"{path.suffix or 'no suffix'}: not a photo or video",
             }
         elif original:
             fields |= {"status": Asset.Status.DUPLICATE, "duplicate_of": original}
         else:
             fields |= {"status": Asset.Status.QUEUED, "duplicate_of": None}
         if existing:
-            remove_faces(existing)
+            clear_index(existing)
         asset, _ = Asset.objects.update_or_create(path=str(path), defaults=fields)
         if asset.status == Asset.Status.QUEUED:
             enqueue(asset)
@@ -87,11 +90,11 @@ def register_path(path: Path) -> Asset | None:
     return asset
 
 
-def enqueue(asset: Asset) -> None:
+def enqueue(asset: Asset, resume: bool = False) -> None:
     """Send the asset's indexing task once the transaction that queued it commits."""
     from .tasks import index_asset_task
 
-    transaction.on_commit(lambda: index_asset_task.delay(asset.pk))
+    transaction.on_commit(lambda: index_asset_task.delay(asset.pk, resume=resume))
 
 
 def requeue(assets: Iterable[Asset]) -> int:
@@ -99,7 +102,7 @@ def requeue(assets: Iterable[Asset]) -> int:
     count = 0
     for asset in assets:
         with transaction.atomic():
-            remove_faces(asset)
+            clear_index(asset)
             Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.QUEUED, error="", indexed_at=None)
             enqueue(asset)
         count += 1
@@ -138,59 +141,118 @@ def open_photo(path: Path | BinaryIO) -> Image.Image:
         raise UnreadablePhoto(f"cannot decode the photo: {error}") from error
 
 
-def index_asset(asset_id: int) -> str | None:
-    """Find, embed and store every face of one queued asset; returns the final status, or None if not claimed.
+def index_asset(asset_id: int, resume: bool = False) -> str | None:
+    """Find, embed and store every face of one queued asset; returns the final status, or None if it did not end.
 
-    1. Claim the asset (queued → processing); a second delivery of the same task claims nothing.
-    2. Decode the photo and find its faces.
-    3. Write Face rows with crops, insert their vectors, then mark the asset indexed or no_faces.
-    A bad file ends `failed` with the reason; Milvus being down raises VectorStoreUnavailable for a retry.
+    1. Claim the asset (queued → processing; with resume, also one left processing by an earlier slice or a
+       crashed worker); a second delivery of the same task claims nothing.
+    2. Photos: decode, find the faces, store them. Videos: sample frames from where the last run stopped,
+       store them chunk by chunk, and hand over to a new task after VIDEO_SLICE_SECONDS (returns None).
+    3. Mark the asset indexed or no_faces. A bad file ends `failed` with the reason and nothing stored;
+       Milvus being down raises VectorStoreUnavailable for a retry.
     """
-    claimed = Asset.objects.filter(pk=asset_id, status=Asset.Status.QUEUED).update(status=Asset.Status.PROCESSING)
+    claimable = [Asset.Status.QUEUED, Asset.Status.PROCESSING] if resume else [Asset.Status.QUEUED]
+    claimed = Asset.objects.filter(pk=asset_id, status__in=claimable).update(status=Asset.Status.PROCESSING)
     if not claimed:
         logger.info("asset %s is not queued; nothing to do", asset_id)
         return None
     asset = Asset.objects.get(pk=asset_id)
     logger.info("indexing asset %s %s", asset.pk, asset.path)
     try:
-        if asset.kind != Asset.Kind.IMAGE:
-            return _finish(asset, Asset.Status.UNSUPPORTED, "videos are not indexed yet")
-        photo = open_photo(Path(asset.path))
-        faces = face_engine.find_faces(photo)
-        _store_faces(asset, faces, photo)
+        if asset.kind == Asset.Kind.IMAGE:
+            faces = _index_photo(asset)
+        elif asset.kind == Asset.Kind.VIDEO:
+            faces = _index_video(asset)
+            if faces is None:
+                return None
+        else:
+            return _finish(asset, Asset.Status.UNSUPPORTED, f"{asset.path}: not a photo or video")
     except FileNotFoundError:
-        return _finish(asset, Asset.Status.FAILED, f"{asset.path} is gone; it was moved or deleted after it arrived")
-    except UnreadablePhoto as error:
-        return _finish(asset, Asset.Status.FAILED, f"{asset.path}: {error}")
+        return _fail(asset, f"{asset.path} is gone; it was moved or deleted after it arrived")
+    except (UnreadablePhoto, video.UnreadableVideo) as error:
+        return _fail(asset, f"{asset.path}: {error}")
     except vector_store.VectorStoreUnavailable:
         Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.QUEUED)
         raise
+    except IntegrityError:
+        # Two deliveries of one video's task met on the same frame: the other one carries on.
+        logger.warning("asset %s is being indexed by another task; this one stops", asset.pk)
+        return None
     except Exception as error:
         # Whatever else goes wrong is this file's problem: record it, and let the queue go on.
         logger.exception("asset %s failed unexpectedly", asset.pk)
-        return _finish(asset, Asset.Status.FAILED, f"{asset.path}: unexpected {type(error).__name__}: {error}")
+        return _fail(asset, f"{asset.path}: unexpected {type(error).__name__}: {error}")
     status = Asset.Status.INDEXED if faces else Asset.Status.NO_FACES
-    return _finish(asset, status, "", faces=len(faces))
+    return _finish(asset, status, "", faces=faces)
+
+
+def _index_photo(asset: Asset) -> int:
+    photo = open_photo(Path(asset.path))
+    faces = face_engine.find_faces(photo)
+    _store_faces(asset, faces, photo)
+    return len(faces)
+
+
+def _index_video(asset: Asset) -> int | None:
+    """Index a video's sampled frames from where the last run stopped; None when a new task carries on."""
+    info = video.probe(Path(asset.path))
+    fps = settings.VIDEO_SAMPLE_FPS
+    last = asset.frames.order_by("-index").first()
+    Asset.objects.filter(pk=asset.pk).update(duration=info.duration, frames_total=video.expected_frames(info, fps))
+    if last:
+        logger.info("asset %s resumes after frame %d at %.2f s", asset.pk, last.index, last.timestamp)
+    frames = video.sample_frames(
+        Path(asset.path), info, fps, after=last.timestamp if last else None, first_index=last.index + 1 if last else 0
+    )
+    deadline = time.monotonic() + settings.VIDEO_SLICE_SECONDS
+    try:
+        while chunk := list(itertools.islice(frames, settings.VIDEO_CHUNK_FRAMES)):
+            _store_frames(asset, chunk)
+            if time.monotonic() > deadline:
+                with transaction.atomic():
+                    enqueue(asset, resume=True)
+                logger.info("asset %s: slice over, a new task carries on", asset.pk)
+                return None
+    finally:
+        frames.close()
+    return asset.faces.count()
+
+
+def _store_frames(asset: Asset, frames: list[video.SampledFrame]) -> None:
+    """Store one chunk of frames with their faces and vectors at once, so a crash never half-stores a chunk."""
+    found = face_engine.find_faces_batch([frame.image for frame in frames])
+    model_name = face_engine.model_name()
+    with transaction.atomic():
+        rows: list[Face] = []
+        faces: list[face_engine.Face] = []
+        for frame, frame_faces in zip(frames, found, strict=True):
+            row = Frame(asset=asset, index=frame.index, timestamp=frame.timestamp)
+            if frame_faces:
+                row.thumbnail.save(f"asset{asset.pk}.jpg", ContentFile(_jpeg(frame.image, FRAME_SIDE)), save=False)
+            row.save()
+            rows += [_face_row(asset, face, model_name, frame=row) for face in frame_faces]
+            faces += frame_faces
+        if not asset.preview:
+            asset.preview.save(f"asset{asset.pk}.jpg", ContentFile(_jpeg(frames[0].image, PREVIEW_SIDE)), save=False)
+        asset.model_name = model_name
+        asset.frames_done = frames[-1].index + 1
+        asset.save(update_fields=["preview", "model_name", "frames_done"])
+        vector_store.insert(
+            [
+                vector_store.FaceVector(row.pk, face.embedding, asset.pk, asset.kind, row.frame.timestamp)
+                for row, face in zip(rows, faces, strict=True)
+            ]
+        )
+    logger.info("asset %s: frames %d-%d stored, %d faces", asset.pk, frames[0].index, frames[-1].index, len(faces))
 
 
 def _store_faces(asset: Asset, faces: list[face_engine.Face], photo: Image.Image) -> None:
     """Write the faces, their crops and the photo's preview, then the vectors: if Milvus refuses, nothing is left."""
     model_name = face_engine.model_name()
     with transaction.atomic():
-        remove_faces(asset)
-        rows = []
-        for face in faces:
-            left, top, right, bottom = face.box
-            row = Face(
-                asset=asset, left=left, top=top, right=right, bottom=bottom,
-                probability=face.probability, model_name=model_name,
-            )  # fmt: skip
-            row.crop.save(f"asset{asset.pk}.jpg", ContentFile(_jpeg(face.crop)), save=False)
-            row.save()
-            rows.append(row)
-        preview = photo.copy()
-        preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-        asset.preview.save(f"asset{asset.pk}.jpg", ContentFile(_jpeg(preview)), save=False)
+        clear_index(asset)
+        rows = [_face_row(asset, face, model_name) for face in faces]
+        asset.preview.save(f"asset{asset.pk}.jpg", ContentFile(_jpeg(photo, PREVIEW_SIDE)), save=False)
         asset.model_name = model_name
         asset.save(update_fields=["model_name", "preview"])
         try:
@@ -201,10 +263,19 @@ def _store_faces(asset: Asset, faces: list[face_engine.Face], photo: Image.Image
                 ]
             )
         except Exception:
-            for row in rows:
-                row.crop.delete(save=False)
-            asset.preview.delete(save=False)
+            _delete_files(asset)
             raise
+
+
+def _face_row(asset: Asset, face: face_engine.Face, model_name: str, frame: Frame | None = None) -> Face:
+    left, top, right, bottom = face.box
+    row = Face(
+        asset=asset, frame=frame, left=left, top=top, right=right, bottom=bottom,
+        probability=face.probability, model_name=model_name,
+    )  # fmt: skip
+    row.crop.save(f"asset{asset.pk}.jpg", ContentFile(_jpeg(face.crop)), save=False)
+    row.save()
+    return row
 
 
 def _finish(asset: Asset, status: str, error: str, faces: int = 0) -> str:
@@ -218,19 +289,36 @@ def _finish(asset: Asset, status: str, error: str, faces: int = 0) -> str:
     return status
 
 
-def remove_faces(asset: Asset) -> None:
-    """Drop an asset's vectors, crops and Face rows: before it is indexed again, or deleted."""
-    if asset.faces.exists():
+def _fail(asset: Asset, error: str) -> str:
+    """A failed asset keeps nothing half-indexed: what it had is cleared, and the reason recorded."""
+    clear_index(asset)
+    return _finish(asset, Asset.Status.FAILED, error)
+
+
+def clear_index(asset: Asset) -> None:
+    """Drop an asset's vectors, frames, faces and their files: before it is indexed again, or deleted."""
+    if asset.faces.exists() or asset.frames.exists():
         vector_store.delete_asset(asset.pk)
-        for face in asset.faces.all():
-            face.crop.delete(save=False)
-        asset.faces.all().delete()
+    _delete_files(asset)
+    asset.faces.all().delete()
+    asset.frames.all().delete()
+    Asset.objects.filter(pk=asset.pk).update(preview="", frames_done=0)
+
+
+def _delete_files(asset: Asset) -> None:
+    for face in asset.faces.all():
+        face.crop.delete(save=False)
+    for frame in asset.frames.exclude(thumbnail=""):
+        frame.thumbnail.delete(save=False)
     if asset.preview:
         asset.preview.delete(save=False)
-        Asset.objects.filter(pk=asset.pk).update(preview="")
 
 
-def _jpeg(image: Image.Image) -> bytes:
+def _jpeg(image: Image.Image, longest_side: int | None = None) -> bytes:
+    """A JPEG of the image, shrunk to longest_side when given."""
+    if longest_side:
+        image = image.copy()
+        image.thumbnail((longest_side, longest_side))
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="JPEG", quality=88)
     return buffer.getvalue()

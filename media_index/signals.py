@@ -9,4 +9,4 @@ from .models import Asset
 
 @receiver(pre_delete, sender=Asset)
 def _forget_faces(sender, instance: Asset, **_kwargs) -> None:
-    services.remove_faces(instance)
+    services.clear_index(instance)

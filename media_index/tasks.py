@@ -7,5 +7,5 @@ from .vector_store import VectorStoreUnavailable
 
 
 @shared_task(autoretry_for=(VectorStoreUnavailable,), retry_backoff=5, retry_backoff_max=300, max_retries=10)
-def index_asset_task(asset_id: int) -> str | None:
-    return services.index_asset(asset_id)
+def index_asset_task(asset_id: int, resume: bool = False) -> str | None:
+    return services.index_asset(asset_id, resume=resume)

@@ -121,15 +121,25 @@ def delete_asset(asset_id: int) -> None:
     _call("flush", milvus.flush, settings.MILVUS_COLLECTION)
 
 
-def search(vector: np.ndarray, top_k: int) -> list[Hit]:
-    """The top_k stored faces nearest to one vector, nearest first."""
+# Milvus answers at most this many results per query.
+MAX_LIMIT = 16384
+
+
+def search(vector: np.ndarray, top_k: int, asset_id: int | None = None, kind: str | None = None) -> list[Hit]:
+    """The top_k stored faces nearest to one vector (only of one asset, or one kind, when given), nearest first."""
+    conditions = []
+    if asset_id is not None:
+        conditions.append(f"asset_id == {int(asset_id)}")
+    if kind is not None:
+        conditions.append(f'kind == "{kind}"' if kind in ("image", "video") else "false")
     milvus = client()
     results = _call(
         "search",
         milvus.search,
         settings.MILVUS_COLLECTION,
         data=[np.asarray(vector, dtype=np.float32).tolist()],
-        limit=top_k,
+        filter=" and ".join(conditions),
+        limit=min(top_k, MAX_LIMIT),
         output_fields=["asset_id", "timestamp"],
         search_params={"metric_type": "L2", "params": {"ef": max(64, top_k)}},
     )

@@ -38,14 +38,17 @@ def env_int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
-def env_float(name: str, default: float) -> float:
+def env_float(name: str, default: float, above: float | None = None) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={raw!r}: expected a number") from None
+    if above is not None and not value > above:
+        raise ImproperlyConfigured(f"{name}={value}: must be more than {above}")
+    return value
 
 
 def env_path(name: str, default: Path) -> Path:
@@ -91,6 +94,11 @@ FACE_DETECT_MAX_SIDE = env_int("REVSEARCH_FACE_DETECT_MAX_SIDE", 1280, minimum=1
 MAX_IMAGE_PIXELS = env_int("REVSEARCH_MAX_IMAGE_PIXELS", 100_000_000, minimum=1)
 # L2 distance between unit embeddings at which the 0-100 score is 50 (same person below it).
 MATCH_DISTANCE = env_float("REVSEARCH_MATCH_DISTANCE", 1.0)
+# Videos: frames sampled per second of video, frames embedded per batch and stored per transaction, and how long
+# one task works on a video before a new task carries on (so long videos never hold a worker for hours).
+VIDEO_SAMPLE_FPS = env_float("REVSEARCH_VIDEO_SAMPLE_FPS", 1.0, above=0)
+VIDEO_CHUNK_FRAMES = env_int("REVSEARCH_VIDEO_CHUNK_FRAMES", 8, minimum=1)
+VIDEO_SLICE_SECONDS = env_int("REVSEARCH_VIDEO_SLICE_SECONDS", 300, minimum=1)
 SEARCH_TOP_K = env_int("REVSEARCH_SEARCH_TOP_K", 20, minimum=1)
 MAX_UPLOAD_BYTES = env_int("REVSEARCH_MAX_UPLOAD_MB", 25, minimum=1) * 1024 * 1024
 

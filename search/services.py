@@ -7,11 +7,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from PIL import Image
 
 from media_index import face_engine, vector_store
-from media_index.models import Asset, Face
+from media_index.models import Asset, Face, Frame
 from media_index.services import open_photo
 
 logger = logging.getLogger(__name__)
@@ -28,16 +29,32 @@ class QueryFace:
 
 
 @dataclass(frozen=True)
+class Moment:
+    """A stretch of video where the person is on screen: seconds from the first frame, and its best frame."""
+
+    start: float
+    end: float
+    distance: float
+    score: float
+    frame: Frame
+
+
+@dataclass(frozen=True)
 class Match:
-    """A stored face near the query face: distance is L2 between unit embeddings; score is 0-100."""
+    """A stored photo face, or a video at its best face, near the query face (L2 distance, score 0-100)."""
 
     face: Face
     distance: float
     score: float
+    moments: tuple[Moment, ...] = ()
 
     @property
     def asset(self) -> Asset:
         return self.face.asset
+
+    @property
+    def best_moment(self) -> Moment | None:
+        return min(self.moments, key=lambda moment: moment.distance, default=None)
 
 
 @dataclass(frozen=True)
@@ -49,34 +66,96 @@ class SearchResult:
     height: int
 
 
+# A video holds many faces of one person, so more faces are fetched than results shown.
+CANDIDATES_PER_RESULT = 10
+
+
 def score_for(distance: float) -> float:
-    """Map an L2 distance to 0-100: 50 at MATCH_DISTANCE, about 90 for a clear same-person match."""
+    """Map an L2 distance to 0-100: 50 at MATCH_DISTANCE, about 95 for a clear same-person match."""
     return round(100.0 / (1.0 + math.exp((distance - settings.MATCH_DISTANCE) / 0.1)), 1)
 
 
-def search_image(image: Image.Image, face_index: int | None = None, top_k: int | None = None) -> SearchResult:
-    """Find the faces in an upright RGB image and the stored faces nearest to one of them.
+def search_image(
+    image: Image.Image, face_index: int | None = None, top_k: int | None = None, kind: str | None = None
+) -> SearchResult:
+    """Find the faces in an upright RGB image and the stored photos and videos nearest to one of them.
 
     The largest face is searched unless face_index picks another; a photo with no face gives no matches.
+    kind ("image" or "video") limits the results to photos or to videos.
     """
     faces = face_engine.find_faces(image)
     query_faces = [QueryFace(tuple(face.box), face.probability) for face in faces]
     if not faces:
         return SearchResult(query_faces, None, [], image.width, image.height)
     chosen = face_index if face_index is not None and 0 <= face_index < len(faces) else 0
-    hits = vector_store.search(faces[chosen].embedding, top_k or settings.SEARCH_TOP_K)
-    stored = Face.objects.select_related("asset").in_bulk([hit.face_id for hit in hits])
-    # A vector whose Face row is gone (deleted meanwhile) is skipped rather than shown broken.
-    matches = [
-        Match(stored[hit.face_id], hit.distance, score_for(hit.distance)) for hit in hits if hit.face_id in stored
-    ]
+    matches = find_matches(faces[chosen].embedding, top_k or settings.SEARCH_TOP_K, kind)
     logger.info("searched face %d of %d: %d matches", chosen, len(faces), len(matches))
     return SearchResult(query_faces, chosen, matches, image.width, image.height)
 
 
-def search_photo(path: Path, face_index: int | None = None, top_k: int | None = None) -> SearchResult:
+def find_matches(embedding: np.ndarray, top_k: int, kind: str | None = None) -> list[Match]:
+    """The top_k results for one face embedding, photos and videos ranked together by their best face.
+
+    1. Fetch the nearest faces, more than top_k.
+    2. A photo face is one result; a video is one result, at its nearest face.
+    3. For each video shown, gather its moments from every frame near the query.
+    """
+    hits = vector_store.search(embedding, top_k * CANDIDATES_PER_RESULT, kind=kind)
+    stored = Face.objects.select_related("asset", "frame").in_bulk([hit.face_id for hit in hits])
+    matches: list[Match] = []
+    videos_seen: set[int] = set()
+    for hit in hits:
+        # A vector whose Face row is gone (deleted meanwhile) is skipped rather than shown broken.
+        face = stored.get(hit.face_id)
+        if face is None or face.asset_id in videos_seen:
+            continue
+        moments: tuple[Moment, ...] = ()
+        if face.frame_id is not None:
+            videos_seen.add(face.asset_id)
+            moments = tuple(video_moments(embedding, face.asset))
+        matches.append(Match(face, hit.distance, score_for(hit.distance), moments))
+        if len(matches) == top_k:
+            break
+    return matches
+
+
+def video_moments(embedding: np.ndarray, asset: Asset) -> list[Moment]:
+    """When the person is on screen: frames within MATCH_DISTANCE, those within two sample intervals merged.
+
+    The nearest frame always counts, so a video shown as a result has at least one moment to play.
+    """
+    hits = vector_store.search(embedding, asset.faces.count(), asset_id=asset.pk)
+    near = [hit for hit in hits if hit.distance <= settings.MATCH_DISTANCE] or hits[:1]
+    best_per_frame: dict[float, vector_store.Hit] = {}
+    for hit in near:  # nearest first, so the first hit of a frame is its best face
+        best_per_frame.setdefault(hit.timestamp, hit)
+    frames = {
+        face.pk: face.frame
+        for face in Face.objects.select_related("frame").filter(pk__in=[h.face_id for h in best_per_frame.values()])
+    }
+    gap = 2.0 / settings.VIDEO_SAMPLE_FPS + 1e-3
+    moments: list[Moment] = []
+    run: list[vector_store.Hit] = []
+    for hit in sorted(best_per_frame.values(), key=lambda hit: hit.timestamp):
+        if run and hit.timestamp - run[-1].timestamp > gap:
+            moments.append(_moment(run, frames))
+            run = []
+        run.append(hit)
+    if run:
+        moments.append(_moment(run, frames))
+    return moments
+
+
+def _moment(run: list[vector_store.Hit], frames: dict[int, Frame]) -> Moment:
+    best = min(run, key=lambda hit: hit.distance)
+    return Moment(run[0].timestamp, run[-1].timestamp, best.distance, score_for(best.distance), frames[best.face_id])
+
+
+def search_photo(
+    path: Path, face_index: int | None = None, top_k: int | None = None, kind: str | None = None
+) -> SearchResult:
     """search_image for a photo file (raises media_index.services.UnreadablePhoto for a bad one)."""
-    return search_image(open_photo(path), face_index, top_k)
+    return search_image(open_photo(path), face_index, top_k, kind)
 
 
 def save_query(upload) -> str:

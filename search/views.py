@@ -13,6 +13,7 @@ from media_index.services import UnreadablePhoto, status_counts
 
 from . import services
 from .forms import SearchForm
+from .http import ranged_file_response
 
 
 def search_form(request):
@@ -56,12 +57,23 @@ def query_photo(request, query_id: str):
 
 @require_GET
 def asset_file(request, asset_id: int):
-    """The original file, as it is in the archive."""
+    """The original file, as it is in the archive; byte ranges are honoured so videos can seek."""
     asset = get_object_or_404(Asset, pk=asset_id)
     path = Path(asset.path)
     if not path.is_file():
         raise Http404(f"{asset.path} is no longer there.")
-    return FileResponse(path.open("rb"), filename=path.name)
+    return ranged_file_response(request, path)
+
+
+@require_GET
+def play(request, asset_id: int):
+    """A video in the browser's player, starting at ?t= seconds (a #t= media fragment)."""
+    asset = get_object_or_404(Asset, pk=asset_id, kind=Asset.Kind.VIDEO)
+    try:
+        start = max(float(request.GET.get("t", "0")), 0.0)
+    except ValueError:
+        start = 0.0
+    return render(request, "search/play.html", {"asset": asset, "start": start})
 
 
 @require_GET

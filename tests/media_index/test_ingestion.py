@@ -35,7 +35,7 @@ def sent(monkeypatch):
     from media_index import tasks
 
     ids: list[int] = []
-    monkeypatch.setattr(tasks.index_asset_task, "delay", ids.append)
+    monkeypatch.setattr(tasks.index_asset_task, "delay", lambda asset_id, resume=False: ids.append(asset_id))
     return ids
 
 

@@ -1,0 +1,78 @@
+"""Video moments end to end: videos dropped into the inbox are sampled, indexed and found with time ranges."""
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import DATA_DIR, EXAMPLES
+
+pytestmark = pytest.mark.flow
+
+HAMILTON = EXAMPLES / "short_hamilton_clip.mp4"
+CROWD = DATA_DIR / "facenet-pytorch" / "examples" / "video.mp4"
+MIRANDA = EXAMPLES / "lin-manuel-miranda.png"
+
+
+def miranda_on_screen() -> tuple[float, float]:
+    """Miranda's close-up in the Hamilton clip (his longest stretch), from the measured ground truth.
+
+    Seconds from the first frame: 2.73-7.03.
+    """
+    with (DATA_DIR / "annotations" / "video_segments.csv").open() as rows:
+        stretches = [
+            (float(row["start_from_first_frame_s"]), float(row["end_from_first_frame_s"]))
+            for row in csv.DictReader(rows)
+            if row["video"].endswith(HAMILTON.name) and row["person"] == "Lin-Manuel Miranda"
+        ]
+    return max(stretches, key=lambda stretch: stretch[1] - stretch[0])
+
+
+@pytest.fixture(scope="module")
+def videos(service):
+    before = sum(v for k, v in service.status().items() if k != "faces")
+    folder = service.inbox / "videos"
+    folder.mkdir()
+    shutil.copy(HAMILTON, folder / HAMILTON.name)
+    shutil.copy(CROWD, folder / "crowd.mp4")
+    (folder / "truncated.mp4").write_bytes(HAMILTON.read_bytes()[: HAMILTON.stat().st_size // 2])
+    service.wait_until_idle(expected_assets=before + 3)
+    return {
+        record["path"].rsplit("/", 1)[-1]: record
+        for record in map(json.loads, service.manage("index_status", "--assets", "--json").splitlines())
+        if "/videos/" in record["path"]
+    }
+
+
+def test_videos_are_indexed_with_progress_and_a_truncated_one_fails_cleanly(videos):
+    hamilton = videos[HAMILTON.name]
+    assert hamilton["status"] == "indexed"
+    assert hamilton["frames_done"] == hamilton["frames"] >= 9
+    assert videos["crowd.mp4"]["status"] == "indexed"
+    truncated = videos["truncated.mp4"]
+    assert truncated["status"] == "failed"
+    assert "truncated.mp4" in truncated["error"]
+
+
+def test_miranda_is_found_in_the_clip_at_her_close_up(service, videos):
+    (line,) = service.manage("search_video", "--json", str(MIRANDA)).splitlines()
+    answer = json.loads(line)
+    assert answer["query"] == str(MIRANDA)
+    paths = [video["path"] for video in answer["videos"]]
+    assert paths[0].endswith("/videos/" + HAMILTON.name)
+    start, end = miranda_on_screen()
+    ranges = answer["videos"][0]["ranges"]
+    assert any(r["start"] <= end and r["end"] >= start for r in ranges), ranges
+    # The best moment lies inside the close-up, and the crowd video, if listed, ranks below the clip.
+    best = max(ranges, key=lambda r: r["score"])
+    assert start - 0.5 <= best["frame_time"] <= end + 0.5
+    assert all(path.endswith(("crowd.mp4", HAMILTON.name)) for path in paths)
+
+
+def test_photo_search_lists_videos_with_their_ranges(service, videos):
+    answer = json.loads(service.manage("search_photo", "--json", str(MIRANDA)))
+    first = answer["results"][0]
+    assert first["kind"] == "video" and first["path"].endswith(HAMILTON.name)
+    assert first["ranges"] and all(r["start"] <= r["end"] for r in first["ranges"])
+    assert all("ranges" not in result for result in answer["results"] if result["kind"] == "image")

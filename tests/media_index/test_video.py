@@ -1,0 +1,182 @@
+"""Probing and frame sampling with the real ffmpeg, on the two example videos and copies made broken on purpose."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media_index import video
+from tests.conftest import DATA_DIR, EXAMPLES, SAMPLES
+
+HAMILTON = EXAMPLES / "short_hamilton_clip.mp4"  # 640x360, 29.97 fps, first frame at 0.852 s
+CROWD = DATA_DIR / "facenet-pytorch" / "examples" / "video.mp4"  # 1920x1080, 25 fps, starts at 0
+HALF_FRAME = 0.5 / 29.97
+
+
+def ffmpeg(*arguments: str | Path) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *map(str, arguments)], check=True)
+
+
+def sampled(path: Path, sample_fps: float, **options) -> list[video.SampledFrame]:
+    return list(video.sample_frames(path, video.probe(path), sample_fps, **options))
+
+
+def ffmpeg_children() -> list[int]:
+    """Our ffmpeg child processes, running or zombie, from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        # "pid (name) state ppid ...": the name may hold spaces and parentheses.
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+        if name == "ffmpeg" and int(fields[1]) == os.getpid():
+            children.append(int(stat.parent.name))
+    return children
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> Path:
+    """Copies of the Hamilton clip made with ffmpeg: rotated, remuxed, audio only, cut short; and non-videos."""
+    folder = tmp_path_factory.mktemp("videos")
+    ffmpeg("-i", HAMILTON, "-c", "copy", "-metadata:s:v:0", "rotate=90", folder / "rotated.mp4")
+    ffmpeg("-i", HAMILTON, "-c", "copy", folder / "remuxed.ts")
+    ffmpeg("-i", HAMILTON, "-vn", "-c:a", "copy", folder / "audio.mp4")
+    ffmpeg("-i", HAMILTON, "-c", "copy", "-movflags", "+faststart", folder / "faststart.mp4")
+    for source, half in ((HAMILTON, "half_short_hamilton_clip.mp4"), (folder / "faststart.mp4", "half_faststart.mp4")):
+        data = source.read_bytes()
+        (folder / half).write_bytes(data[: len(data) // 2])
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "text.mp4").write_text("not a video, just some notes\n")
+    (folder / "photo.mp4").write_bytes((SAMPLES / "person_a_1.jpg").read_bytes())
+    return folder
+
+
+def test_probe_hamilton_clip() -> None:
+    info = video.probe(HAMILTON)
+    assert (info.width, info.height, info.rotation, info.codec) == (640, 360, 0, "h264")
+    assert info.fps == pytest.approx(29.97, abs=0.001)
+    assert info.start_time == pytest.approx(0.852, abs=0.001)
+    assert 9.14 <= info.duration <= 9.18
+
+
+def test_probe_crowd_video() -> None:
+    info = video.probe(CROWD)
+    assert (info.width, info.height, info.rotation, info.codec) == (1920, 1080, 0, "h264")
+    assert info.fps == pytest.approx(25.0)
+    assert info.start_time == 0.0
+    assert info.duration == pytest.approx(4.2, abs=0.01)
+
+
+def test_one_frame_a_second_at_real_frame_times() -> None:
+    frames = sampled(HAMILTON, 1)
+    timestamps = [frame.timestamp for frame in frames]
+    assert [frame.index for frame in frames] == list(range(10))
+    assert timestamps[0] == 0.0
+    assert np.diff(timestamps) == pytest.approx(np.ones(9), abs=HALF_FRAME)
+    # Times of real frames, counted from the first: whole multiples of the frame duration, not a 1 s grid.
+    assert np.array(timestamps) * 29.97 == pytest.approx(np.round(np.array(timestamps) * 29.97), abs=1e-3)
+    assert all(frame.image.size == (640, 360) and frame.image.mode == "RGB" for frame in frames)
+
+
+def test_two_frames_a_second_and_the_frames_are_real() -> None:
+    frames = sampled(HAMILTON, 2)
+    assert len(frames) in (19, 20)  # the last frame is at 9.14 s: the interval from 9.5 s has none
+    assert np.diff([frame.timestamp for frame in frames]) == pytest.approx(np.full(len(frames) - 1, 0.5), abs=0.034)
+    # Near 0.5 s the wide shot of the stage; near 5 s Miranda's close-up (2.73-7.03 s from the first frame).
+    wide_shot = min(frames, key=lambda frame: abs(frame.timestamp - 0.5))
+    close_up = min(frames, key=lambda frame: abs(frame.timestamp - 5.0))
+    assert abs(np.asarray(wide_shot.image, dtype=float).mean() - np.asarray(close_up.image, dtype=float).mean()) > 5
+    assert all(a.image.tobytes() != b.image.tobytes() for a, b in zip(frames, frames[1:], strict=False))
+
+
+@pytest.mark.parametrize(
+    ("path", "sample_fps"),
+    # 30 fps keeps every frame of the Hamilton clip: its log then overfills a pipe unless it is drained.
+    [(HAMILTON, 1), (HAMILTON, 2), (HAMILTON, 30), (CROWD, 1), (CROWD, 2)],
+)
+def test_expected_frames_is_what_sampling_yields(path: Path, sample_fps: float) -> None:
+    assert video.expected_frames(video.probe(path), sample_fps) == len(sampled(path, sample_fps))
+
+
+@pytest.mark.parametrize(("name", "sample_fps"), [("hamilton", 2), ("crowd", 3), ("mpeg-ts", 1), ("mpeg-ts", 7)])
+def test_an_interrupted_run_resumed_yields_what_one_run_does(made: Path, name: str, sample_fps: float) -> None:
+    # MPEG-TS has no index: its seeks land between keyframes, or past the point asked for.
+    path = {"hamilton": HAMILTON, "crowd": CROWD, "mpeg-ts": made / "remuxed.ts"}[name]
+    info = video.probe(path)
+    whole = [(frame.index, frame.timestamp, frame.image.tobytes()) for frame in sampled(path, sample_fps)]
+    for stop_after in (1, len(whole) // 2, len(whole) - 1):
+        frames = video.sample_frames(path, info, sample_fps)
+        done = [next(frames) for _ in range(stop_after)]
+        frames.close()
+        resumed = video.sample_frames(path, info, sample_fps, after=done[-1].timestamp, first_index=stop_after)
+        rest = [(frame.index, frame.timestamp, frame.image.tobytes()) for frame in resumed]
+        assert rest == whole[stop_after:], f"resumed after frame {stop_after}"
+
+
+def test_resuming_after_a_time_rounded_to_the_millisecond_skips_that_frame() -> None:
+    info = video.probe(HAMILTON)
+    resumed = video.sample_frames(HAMILTON, info, 1, after=round(4 * 1.001, 3), first_index=5)
+    assert [(frame.index, round(frame.timestamp, 3)) for frame in resumed][:2] == [(5, 5.005), (6, 6.006)]
+
+
+def test_rotated_video_yields_upright_frames(made: Path) -> None:
+    info = video.probe(made / "rotated.mp4")
+    assert (info.width, info.height) == (360, 640)
+    assert info.rotation in (90, 270)
+    rotated = sampled(made / "rotated.mp4", 1)
+    upright = sampled(HAMILTON, 1)
+    assert [frame.image.size for frame in rotated] == [(360, 640)] * len(upright)
+    # PIL turns counter-clockwise; info.rotation is clockwise.
+    expected = np.asarray(upright[3].image.rotate(-info.rotation, expand=True), dtype=float)
+    assert np.abs(np.asarray(rotated[3].image, dtype=float) - expected).mean() < 1
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("empty.mp4", "is empty (0 bytes)"),
+        ("text.mp4", "is not a video that ffmpeg can read (Invalid data found when processing input)"),
+        ("photo.mp4", "is a single still image (mjpeg), not a video: give it its image extension"),
+        ("audio.mp4", "has no video stream (it holds only audio (aac))"),
+        ("half_short_hamilton_clip.mp4", "is incomplete: it starts as an MP4/MOV video but its index (moov atom)"),
+    ],
+)
+def test_files_that_are_not_videos_are_refused_by_probe(made: Path, name: str, message: str) -> None:
+    with pytest.raises(video.UnreadableVideo, match=f"^{name} ") as refused:
+        video.probe(made / name)
+    assert message in str(refused.value)
+
+
+def test_truncated_files_lose_their_header_or_their_end(made: Path) -> None:
+    # The example keeps its index (moov) at the end, so cutting it in half loses the header; faststart
+    # moves it to the front, so the half keeps it and decoding runs out of data instead.
+    original, faststart = HAMILTON.read_bytes(), (made / "faststart.mp4").read_bytes()
+    assert original.find(b"moov") > original.find(b"mdat")
+    assert faststart.find(b"moov") < faststart.find(b"mdat")
+
+
+def test_a_video_cut_short_yields_its_frames_then_fails(made: Path) -> None:
+    path = made / "half_faststart.mp4"
+    info = video.probe(path)  # the header survived: probing cannot tell
+    frames = []
+    with pytest.raises(video.UnreadableVideo, match=r"is damaged or cut short \(read up to 4\.00 s of 9\.18 s\)"):
+        frames.extend(video.sample_frames(path, info, 1))
+    assert [round(frame.timestamp) for frame in frames] == [0, 1, 2, 3, 4]
+    assert ffmpeg_children() == []
+
+
+def test_missing_file_is_not_an_unreadable_video(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        video.probe(tmp_path / "gone.mp4")
+
+
+def test_a_consumer_that_stops_early_leaves_no_ffmpeg_behind() -> None:
+    frames = video.sample_frames(CROWD, video.probe(CROWD), 2)
+    assert [frame.index for frame in (next(frames), next(frames))] == [0, 1]
+    assert len(ffmpeg_children()) == 1  # blocked writing the next frame
+    frames.close()
+    assert ffmpeg_children() == []

@@ -1,0 +1,141 @@
+"""Indexing videos: real ffmpeg and a real Milvus Lite server; the face engine is faked (one face a frame)."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from media_index import face_engine, services, video
+from media_index.models import Asset, Face, Frame
+from tests.conftest import EXAMPLES
+from tests.media_index.test_ingestion import fake_face
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HAMILTON = EXAMPLES / "short_hamilton_clip.mp4"
+
+
+class Crash(BaseException):
+    """Stands for a worker killed mid-task: not an error the service may catch."""
+
+
+@pytest.fixture
+def engine(monkeypatch):
+    """One face in every frame; `engine.crash_on_call` makes the n-th batch call die like a killed worker."""
+
+    class Engine:
+        calls = 0
+        crash_on_call: int | None = None
+
+        def find_faces_batch(self, images):
+            self.calls += 1
+            if self.calls == self.crash_on_call:
+                raise Crash
+            return [[fake_face(self.calls * 100 + i)] for i in range(len(images))]
+
+    fake = Engine()
+    monkeypatch.setattr(face_engine, "find_faces_batch", fake.find_faces_batch)
+    monkeypatch.setattr(face_engine, "model_name", lambda: "test-model")
+    return fake
+
+
+@pytest.fixture
+def queued_video(tmp_path, monkeypatch, vector_store_on, media_root, settings):
+    from media_index import tasks
+
+    settings.VIDEO_CHUNK_FRAMES = 4
+    sent = []
+    monkeypatch.setattr(tasks.index_asset_task, "delay", lambda asset_id, resume=False: sent.append((asset_id, resume)))
+
+    def queue(source: Path = HAMILTON, name: str = "clip.mp4") -> Asset:
+        asset = services.register_path(Path(shutil.copy(source, tmp_path / name)))
+        asset.sent = sent
+        return asset
+
+    return queue
+
+
+def frame_times(asset: Asset) -> list[float]:
+    return list(Frame.objects.filter(asset=asset).order_by("index").values_list("timestamp", flat=True))
+
+
+def test_a_video_is_indexed_frame_by_frame(engine, queued_video, vector_store_on):
+    asset = queued_video()
+    assert services.index_asset(asset.pk) == Asset.Status.INDEXED
+    asset.refresh_from_db()
+    expected = video.expected_frames(video.probe(Path(asset.path)), 1.0)
+    assert asset.frames_total == expected and asset.frames_done == expected
+    assert asset.duration == pytest.approx(9.17, abs=0.05)
+    times = frame_times(asset)
+    assert len(times) == expected and times[0] == pytest.approx(0.0, abs=0.05)
+    assert all(later > earlier for earlier, later in zip(times, times[1:], strict=False))
+    assert Face.objects.filter(asset=asset, frame__isnull=False).count() == expected
+    assert all(Path(frame.thumbnail.path).is_file() for frame in Frame.objects.filter(asset=asset))
+    assert vector_store_on.count() == expected
+    # The fourth frame's face (first batch call, fourth image) is stored at that frame's time.
+    hit = vector_store_on.search(fake_face(100 + 3).embedding, 1)[0]
+    assert hit.timestamp == pytest.approx(times[3], abs=1e-3)
+
+
+def test_a_long_video_hands_over_to_a_new_task_and_finishes_the_same(engine, queued_video, settings):
+    settings.VIDEO_SLICE_SECONDS = 0  # every chunk ends the slice
+    asset = queued_video()
+    assert services.index_asset(asset.pk) is None
+    assert Asset.objects.get(pk=asset.pk).status == Asset.Status.PROCESSING
+    assert asset.sent[-1] == (asset.pk, True)
+    for _ in range(10):
+        if services.index_asset(asset.pk, resume=True) is not None:
+            break
+    assert Asset.objects.get(pk=asset.pk).status == Asset.Status.INDEXED
+    expected = [frame.timestamp for frame in video.sample_frames(HAMILTON, video.probe(HAMILTON), 1.0)]
+    assert frame_times(asset) == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_crashed_worker_resumes_where_it_stopped(engine, queued_video, vector_store_on):
+    asset = queued_video()
+    engine.crash_on_call = 2
+    with pytest.raises(Crash):
+        services.index_asset(asset.pk)
+    asset.refresh_from_db()
+    assert asset.status == Asset.Status.PROCESSING and asset.frames_done == 4
+    engine.crash_on_call = None
+    # The redelivered task (or `serve` at its next start) carries on from frame 4; no frame is stored twice.
+    assert services.index_asset(asset.pk, resume=True) == Asset.Status.INDEXED
+    expected = [frame.timestamp for frame in video.sample_frames(HAMILTON, video.probe(HAMILTON), 1.0)]
+    assert frame_times(asset) == pytest.approx(expected, abs=1e-6)
+    assert vector_store_on.count() == len(expected)
+
+
+def bad_video(kind: str, folder: Path) -> Path:
+    target = folder / f"{kind}.mp4"
+    if kind == "empty":
+        target.write_bytes(b"")
+    elif kind == "text":
+        target.write_text("not a video")
+    else:
+        command = ["ffmpeg", "-v", "error", "-i", str(HAMILTON), "-vn", "-c:a", "copy", str(target)]
+        subprocess.run(command, check=True)
+    return target
+
+
+@pytest.mark.parametrize("kind, message", [("empty", "empty"), ("text", "not a video"), ("audio", "no video stream")])
+def test_bad_videos_fail_with_a_reason_and_the_queue_goes_on(engine, queued_video, tmp_path, kind, message):
+    source = bad_video(kind, tmp_path)
+    asset = queued_video(source, name="bad.mp4")
+    assert services.index_asset(asset.pk) == Asset.Status.FAILED
+    asset.refresh_from_db()
+    assert asset.error.startswith(asset.path) and message in asset.error.lower()
+    assert not Frame.objects.filter(asset=asset).exists()
+    good = queued_video()
+    assert services.index_asset(good.pk) == Asset.Status.INDEXED
+
+
+def test_deleting_a_video_removes_its_frames_faces_and_vectors(engine, queued_video, vector_store_on):
+    asset = queued_video()
+    services.index_asset(asset.pk)
+    thumbnails = [Path(frame.thumbnail.path) for frame in Frame.objects.filter(asset=asset)]
+    Asset.objects.get(pk=asset.pk).delete()
+    assert vector_store_on.count() == 0
+    assert not Frame.objects.exists() and not Face.objects.exists()
+    assert not any(path.exists() for path in thumbnails)
