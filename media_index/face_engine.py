@@ -1,12 +1,15 @@
 """Face engine adapter: MTCNN finds faces, InceptionResnetV1 (FaceNet) turns each into a 512-d embedding.
 
-Models load lazily, once per process and per FACE_MODEL, under a lock; inference runs without autograd.
+dlib's ResNet (128-d) is the baseline embedder, on the same MTCNN boxes. Every function takes the FACE_MODEL key
+to use (None: the setting), so the evaluation can run several models in one process. Models load lazily, once
+per process and per key, under a lock; inference runs without autograd.
 """
 
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,14 +18,16 @@ import torch
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from media_index import face_weights, torchvision_compat
+from media_index import dlib_embedder, face_weights, torchvision_compat
 
 logger = logging.getLogger(__name__)
 
 MODEL_NAMES = {
     "casia-webface": "facenet-20180408-casia-webface",
     "vggface2": "facenet-20180402-vggface2",
+    "dlib-resnet": "dlib-resnet-v1",
 }
+DIMENSIONS = {"casia-webface": 512, "vggface2": 512, "dlib-resnet": dlib_embedder.DIMENSION}
 CROP_SIZE = 160
 # 32 of 160 px as in FaceNet's LFW protocol: samples' same/different gap 0.51 (0.41 at 0); LFW 98.6% (97.8%).
 CROP_MARGIN = 32
@@ -31,33 +36,49 @@ EMBEDDING_BATCH = 32
 
 @dataclass(frozen=True)
 class Face:
-    """One detected face. box is (x1, y1, x2, y2) in pixels of the image given; embedding is float32 (512,),
-    unit L2 norm."""
+    """One detected face. box is (x1, y1, x2, y2) in pixels of the image given; embedding is float32
+    (dimension(),), unit L2 norm."""
 
     box: tuple[float, float, float, float]
     probability: float
     embedding: np.ndarray
-    crop: PIL.Image.Image  # the RGB crop that was embedded (for thumbnails)
+    # The 160x160 RGB crop FaceNet embeds, for thumbnails (dlib aligns a chip of its own from the same box).
+    crop: PIL.Image.Image
+
+
+# Embeddings of all the faces in order, given the images, each image's boxes and all the crops.
+Embed = Callable[
+    [list[PIL.Image.Image], list[list[tuple[float, float, float, float]]], list[PIL.Image.Image]], list[np.ndarray]
+]
 
 
 @dataclass(frozen=True)
 class _Models:
     detector: torch.nn.Module
-    embedder: torch.nn.Module
+    embed: Embed
 
 
 _lock = threading.Lock()
 _loaded: dict[str, _Models] = {}
 
 
-def model_name() -> str:
+def _key(model: str | None) -> str:
+    """The FACE_MODEL key asked for (the setting when None), refused with the choices when unknown."""
+    key = settings.FACE_MODEL if model is None else model
+    if key not in MODEL_NAMES:
+        source = "FACE_MODEL" if model is None else "model"
+        raise ImproperlyConfigured(f"{source}={key!r}: choose one of {', '.join(MODEL_NAMES)}")
+    return key
+
+
+def model_name(model: str | None = None) -> str:
     """The name stored with every face, so embeddings of different models are never compared."""
-    try:
-        return MODEL_NAMES[settings.FACE_MODEL]
-    except KeyError:
-        raise ImproperlyConfigured(
-            f"FACE_MODEL={settings.FACE_MODEL!r}: choose one of {', '.join(MODEL_NAMES)}"
-        ) from None
+    return MODEL_NAMES[_key(model)]
+
+
+def dimension(model: str | None = None) -> int:
+    """The length of the model's embeddings, which its vector collection must have."""
+    return DIMENSIONS[_key(model)]
 
 
 def _build_embedder(face_model: str) -> torch.nn.Module:
@@ -75,9 +96,19 @@ def _build_embedder(face_model: str) -> torch.nn.Module:
     return embedder
 
 
-def _models() -> _Models:
-    """The detector and embedder for the configured FACE_MODEL, loaded on first use."""
-    name = model_name()
+def _build_embed(face_model: str) -> Embed:
+    """The chosen embedder: dlib's encoder on the boxes, or FaceNet on the crops."""
+    if face_model == "dlib-resnet":
+        encode = dlib_embedder.load()
+        return lambda images, boxes, crops: dlib_embedder.embed(encode, images, boxes)
+    embedder = _build_embedder(face_model).eval()
+    return lambda images, boxes, crops: _embed(embedder, crops)
+
+
+def _models(model: str | None) -> _Models:
+    """The detector and embedder for the FACE_MODEL key, loaded on first use."""
+    key = _key(model)
+    name = MODEL_NAMES[key]
     with _lock:
         if name not in _loaded:
             started = time.monotonic()
@@ -86,8 +117,7 @@ def _models() -> _Models:
 
             torch.set_num_threads(settings.TORCH_THREADS)
             detector = MTCNN().eval()
-            embedder = _build_embedder(settings.FACE_MODEL).eval()
-            _loaded[name] = _Models(detector, embedder)
+            _loaded[name] = _Models(detector, _build_embed(key))
             logger.info(
                 "loaded face models %s in %.1f s (%d torch threads)",
                 name,
@@ -97,32 +127,33 @@ def _models() -> _Models:
         return _loaded[name]
 
 
-def load() -> None:
+def load(model: str | None = None) -> None:
     """Load the models now, so that the first photo does not pay for it (workers call this at start)."""
-    _models()
+    _models(model)
 
 
-def find_faces(image: PIL.Image.Image) -> list[Face]:
+def find_faces(image: PIL.Image.Image, model: str | None = None) -> list[Face]:
     """Faces in an RGB image, largest box first; [] when there is none."""
-    return find_faces_batch([image])[0]
+    return find_faces_batch([image], model=model)[0]
 
 
-def find_faces_batch(images: list[PIL.Image.Image]) -> list[list[Face]]:
+def find_faces_batch(images: list[PIL.Image.Image], model: str | None = None) -> list[list[Face]]:
     """find_faces for several same-size images (video frames), detecting and embedding in batches.
 
     1. Detect on copies whose longer side is at most FACE_DETECT_MAX_SIDE and scale the boxes back.
     2. Keep boxes inside the image with probability >= FACE_MIN_PROBABILITY and shorter side >= FACE_MIN_SIZE.
-    3. Crop each face from the full-resolution image and embed all crops together.
+    3. Crop each face from the full-resolution image and embed all faces together (dlib: image by image).
     """
     if not images:
         return []
     images = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
     width, height = images[0].size
-    models = _models()
+    models = _models(model)
     with torch.inference_mode():
         kept = [_keep(detections, width, height) for detections in _detect(models.detector, images)]
         crops = [[_crop(image, box) for box, _ in faces] for image, faces in zip(images, kept, strict=True)]
-        embeddings = iter(_embed(models.embedder, [crop for image_crops in crops for crop in image_crops]))
+        boxes = [[box for box, _ in faces] for faces in kept]
+        embeddings = iter(models.embed(images, boxes, [crop for image_crops in crops for crop in image_crops]))
     return [
         [
             Face(box=box, probability=probability, embedding=next(embeddings), crop=crop)

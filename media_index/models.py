@@ -122,3 +122,23 @@ class Face(models.Model):
     @property
     def box(self) -> list[float]:
         return [self.left, self.top, self.right, self.bottom]
+
+
+class Calibration(models.Model):
+    """How distances of one face model map to "same person" and to the 0-100 score, measured by `evaluate`."""
+
+    model_name = models.CharField(max_length=64, db_index=True)
+    threshold = models.FloatField(help_text="L2 distance below which two faces are called the same person.")
+    midpoint = models.FloatField(help_text="Distance at which the fitted probability of the same person is 0.5.")
+    slope = models.FloatField(help_text="Steepness of the fitted logistic curve, per unit of distance.")
+    accuracy = models.FloatField(help_text="Verification accuracy measured with this threshold (mean over folds).")
+    pairs = models.PositiveIntegerField(help_text="How many labelled pairs it was fitted on.")
+    source = models.CharField(max_length=200, help_text="The data it was measured on.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        get_latest_by = "created_at"
+
+    def __str__(self) -> str:
+        return f"{self.model_name}: threshold {self.threshold:.3f} ({self.source})"

@@ -1,8 +1,11 @@
 """Face vectors in Milvus: one row per Face, keyed by Face.id, searched by L2 distance."""
 
+import contextlib
 import logging
 import math
 import threading
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +15,8 @@ from pymilvus import DataType, MilvusClient
 logger = logging.getLogger(__name__)
 
 DIMENSION = 512
+# Milvus answers at most this many results per query.
+MAX_LIMIT = 16384
 _client: MilvusClient | None = None
 _client_lock = threading.Lock()
 
@@ -65,13 +70,28 @@ def reset_client() -> None:
 
 
 def _ensure_collection(milvus: MilvusClient) -> None:
-    name = settings.MILVUS_COLLECTION
-    if milvus.has_collection(name):
-        milvus.load_collection(name)
+    if milvus.has_collection(settings.MILVUS_COLLECTION):
+        milvus.load_collection(settings.MILVUS_COLLECTION)
         return
+    _create_collection(milvus, settings.MILVUS_COLLECTION, DIMENSION)
+
+
+@contextlib.contextmanager
+def scratch_collection(dimension: int = DIMENSION) -> Iterator[str]:
+    """A collection of its own, dropped afterwards: benchmarks and evaluations never touch the archive's."""
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    milvus = client()
+    _call("create", _create_collection, milvus, name, dimension)
+    try:
+        yield name
+    finally:
+        _call("drop", milvus.drop_collection, name)
+
+
+def _create_collection(milvus: MilvusClient, name: str, dimension: int) -> None:
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("face_id", DataType.INT64, is_primary=True)
-    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=DIMENSION)
+    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=dimension)
     schema.add_field("asset_id", DataType.INT64)
     schema.add_field("timestamp", DataType.FLOAT)
     schema.add_field("kind", DataType.VARCHAR, max_length=8)
@@ -95,7 +115,7 @@ def _call(operation: str, function, *args, **kwargs):
         raise VectorStoreUnavailable(f"Milvus {operation} failed at {settings.MILVUS_URI}: {error}") from error
 
 
-def insert(faces: list[FaceVector]) -> None:
+def insert(faces: list[FaceVector], collection: str | None = None) -> None:
     """Store the faces of one asset and flush, so they survive a restart and are searchable at once."""
     if not faces:
         return
@@ -110,8 +130,9 @@ def insert(faces: list[FaceVector]) -> None:
         for face in faces
     ]
     milvus = client()
-    _call("insert", milvus.insert, settings.MILVUS_COLLECTION, rows)
-    _call("flush", milvus.flush, settings.MILVUS_COLLECTION)
+    collection = collection or settings.MILVUS_COLLECTION
+    _call("insert", milvus.insert, collection, rows)
+    _call("flush", milvus.flush, collection)
 
 
 def delete_asset(asset_id: int) -> None:
@@ -121,10 +142,6 @@ def delete_asset(asset_id: int) -> None:
     _call("flush", milvus.flush, settings.MILVUS_COLLECTION)
 
 
-# Milvus answers at most this many results per query.
-MAX_LIMIT = 16384
-
-
 def search(vector: np.ndarray, top_k: int, asset_id: int | None = None, kind: str | None = None) -> list[Hit]:
     """The top_k stored faces nearest to one vector (only of one asset, or one kind, when given), nearest first."""
     conditions = []
@@ -132,33 +149,43 @@ def search(vector: np.ndarray, top_k: int, asset_id: int | None = None, kind: st
         conditions.append(f"asset_id == {int(asset_id)}")
     if kind is not None:
         conditions.append(f'kind == "{kind}"' if kind in ("image", "video") else "false")
+    return search_many([vector], top_k, " and ".join(conditions))[0]
+
+
+def search_many(
+    vectors: list[np.ndarray], top_k: int, filter_expression: str = "", collection: str | None = None
+) -> list[list[Hit]]:
+    """The top_k nearest stored faces for each of several vectors, in one request."""
     milvus = client()
     results = _call(
         "search",
         milvus.search,
-        settings.MILVUS_COLLECTION,
-        data=[np.asarray(vector, dtype=np.float32).tolist()],
-        filter=" and ".join(conditions),
+        collection or settings.MILVUS_COLLECTION,
+        data=[np.asarray(vector, dtype=np.float32).tolist() for vector in vectors],
+        filter=filter_expression,
         limit=min(top_k, MAX_LIMIT),
         output_fields=["asset_id", "timestamp"],
         search_params={"metric_type": "L2", "params": {"ef": max(64, top_k)}},
     )
     # Milvus reports squared L2 distances; the square root is the Euclidean distance people expect.
     return [
-        Hit(
-            face_id=int(hit["face_id"]),
-            asset_id=int(hit["entity"]["asset_id"]),
-            distance=math.sqrt(max(float(hit["distance"]), 0.0)),
-            timestamp=float(hit["entity"]["timestamp"]),
-        )
-        for hit in results[0]
+        [
+            Hit(
+                face_id=int(hit["face_id"]),
+                asset_id=int(hit["entity"]["asset_id"]),
+                distance=math.sqrt(max(float(hit["distance"]), 0.0)),
+                timestamp=float(hit["entity"]["timestamp"]),
+            )
+            for hit in hits
+        ]
+        for hits in results
     ]
 
 
-def count() -> int:
+def count(collection: str | None = None) -> int:
     """How many face vectors are stored."""
     milvus = client()
-    rows = _call("count", milvus.query, settings.MILVUS_COLLECTION, filter="", output_fields=["count(*)"])
+    rows = _call("count", milvus.query, collection or settings.MILVUS_COLLECTION, filter="", output_fields=["count(*)"])
     return int(rows[0]["count(*)"])
 
 

@@ -84,7 +84,7 @@ MILVUS_TOKEN = env_str("MILVUS_TOKEN", "")
 MILVUS_COLLECTION = env_str("MILVUS_COLLECTION", "faces")
 
 # --- Faces -----------------------------------------------------------------------------------------
-FACE_MODEL = env_choice("REVSEARCH_FACE_MODEL", "casia-webface", ("casia-webface", "vggface2"))
+FACE_MODEL = env_choice("REVSEARCH_FACE_MODEL", "casia-webface", ("casia-webface", "vggface2", "dlib-resnet"))
 TORCH_HOME = env_path("TORCH_HOME", Path("~/.cache/torch").expanduser())
 TORCH_THREADS = env_int("REVSEARCH_TORCH_THREADS", 1, minimum=1)
 FACE_MIN_PROBABILITY = env_float("REVSEARCH_FACE_MIN_PROBABILITY", 0.95)

@@ -1,7 +1,6 @@
 """Search by photo: the faces in a query photo, and the stored faces nearest to the one chosen."""
 
 import logging
-import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ import numpy as np
 from django.conf import settings
 from PIL import Image
 
-from media_index import face_engine, vector_store
+from media_index import calibration, face_engine, vector_store
 from media_index.models import Asset, Face, Frame
 from media_index.services import open_photo
 
@@ -37,6 +36,7 @@ class Moment:
     distance: float
     score: float
     frame: Frame
+    same_person: bool
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class Match:
     face: Face
     distance: float
     score: float
+    same_person: bool
     moments: tuple[Moment, ...] = ()
 
     @property
@@ -70,11 +71,6 @@ class SearchResult:
 CANDIDATES_PER_RESULT = 10
 
 
-def score_for(distance: float) -> float:
-    """Map an L2 distance to 0-100: 50 at MATCH_DISTANCE, about 95 for a clear same-person match."""
-    return round(100.0 / (1.0 + math.exp((distance - settings.MATCH_DISTANCE) / 0.1)), 1)
-
-
 def search_image(
     image: Image.Image, face_index: int | None = None, top_k: int | None = None, kind: str | None = None
 ) -> SearchResult:
@@ -93,13 +89,17 @@ def search_image(
     return SearchResult(query_faces, chosen, matches, image.width, image.height)
 
 
-def find_matches(embedding: np.ndarray, top_k: int, kind: str | None = None) -> list[Match]:
+def find_matches(
+    embedding: np.ndarray, top_k: int, kind: str | None = None, scale: calibration.ScoreScale | None = None
+) -> list[Match]:
     """The top_k results for one face embedding, photos and videos ranked together by their best face.
 
     1. Fetch the nearest faces, more than top_k.
     2. A photo face is one result; a video is one result, at its nearest face.
     3. For each video shown, gather its moments from every frame near the query.
+    Scores and "same person" come from the face model's calibration (scale).
     """
+    scale = scale or calibration.for_model(face_engine.model_name())
     hits = vector_store.search(embedding, top_k * CANDIDATES_PER_RESULT, kind=kind)
     stored = Face.objects.select_related("asset", "frame").in_bulk([hit.face_id for hit in hits])
     matches: list[Match] = []
@@ -112,20 +112,20 @@ def find_matches(embedding: np.ndarray, top_k: int, kind: str | None = None) -> 
         moments: tuple[Moment, ...] = ()
         if face.frame_id is not None:
             videos_seen.add(face.asset_id)
-            moments = tuple(video_moments(embedding, face.asset))
-        matches.append(Match(face, hit.distance, score_for(hit.distance), moments))
+            moments = tuple(video_moments(embedding, face.asset, scale))
+        matches.append(Match(face, hit.distance, scale.score(hit.distance), scale.same_person(hit.distance), moments))
         if len(matches) == top_k:
             break
     return matches
 
 
-def video_moments(embedding: np.ndarray, asset: Asset) -> list[Moment]:
-    """When the person is on screen: frames within MATCH_DISTANCE, those within two sample intervals merged.
+def video_moments(embedding: np.ndarray, asset: Asset, scale: calibration.ScoreScale) -> list[Moment]:
+    """When the person is on screen: frames called the same person, those within two sample intervals merged.
 
     The nearest frame always counts, so a video shown as a result has at least one moment to play.
     """
     hits = vector_store.search(embedding, asset.faces.count(), asset_id=asset.pk)
-    near = [hit for hit in hits if hit.distance <= settings.MATCH_DISTANCE] or hits[:1]
+    near = [hit for hit in hits if scale.same_person(hit.distance)] or hits[:1]
     best_per_frame: dict[float, vector_store.Hit] = {}
     for hit in near:  # nearest first, so the first hit of a frame is its best face
         best_per_frame.setdefault(hit.timestamp, hit)
@@ -138,17 +138,20 @@ def video_moments(embedding: np.ndarray, asset: Asset) -> list[Moment]:
     run: list[vector_store.Hit] = []
     for hit in sorted(best_per_frame.values(), key=lambda hit: hit.timestamp):
         if run and hit.timestamp - run[-1].timestamp > gap:
-            moments.append(_moment(run, frames))
+            moments.append(_moment(run, frames, scale))
             run = []
         run.append(hit)
     if run:
-        moments.append(_moment(run, frames))
+        moments.append(_moment(run, frames, scale))
     return moments
 
 
-def _moment(run: list[vector_store.Hit], frames: dict[int, Frame]) -> Moment:
+def _moment(run: list[vector_store.Hit], frames: dict[int, Frame], scale: calibration.ScoreScale) -> Moment:
     best = min(run, key=lambda hit: hit.distance)
-    return Moment(run[0].timestamp, run[-1].timestamp, best.distance, score_for(best.distance), frames[best.face_id])
+    return Moment(
+        run[0].timestamp, run[-1].timestamp, best.distance, scale.score(best.distance), frames[best.face_id],
+        scale.same_person(best.distance),
+    )  # fmt: skip
 
 
 def search_photo(

@@ -1,13 +1,13 @@
-"""The face engine on real photos with the real CASIA-WebFace weights."""
+"""The face engine on real photos with the real CASIA-WebFace weights, and dlib's baseline embedder."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
-from media_index import face_engine, face_weights
+from media_index import dlib_embedder, face_engine, face_weights
 from tests.conftest import SAMPLES
 
 
@@ -16,6 +16,7 @@ def engine() -> None:
     """Build the weights if needed and load the models once for the whole module."""
     face_weights.install_weights()
     face_engine.load()
+    face_engine.load("dlib-resnet")
 
 
 def open_rgb(path: Path) -> Image.Image:
@@ -23,8 +24,8 @@ def open_rgb(path: Path) -> Image.Image:
         return image.convert("RGB")
 
 
-def faces_in(name: str) -> list[face_engine.Face]:
-    return face_engine.find_faces(open_rgb(SAMPLES / name))
+def faces_in(name: str, model: str | None = None) -> list[face_engine.Face]:
+    return face_engine.find_faces(open_rgb(SAMPLES / name), model=model)
 
 
 def distance(a: face_engine.Face, b: face_engine.Face) -> float:
@@ -62,14 +63,15 @@ def test_no_face_gives_an_empty_list() -> None:
     assert faces_in("no_face.jpg") == []
 
 
+@pytest.mark.parametrize("model", ["casia-webface", "dlib-resnet"])
 @pytest.mark.parametrize("name", ["person_a_1.jpg", "person_a_2.jpg", "person_b.jpg", "two_people.jpg"])
-def test_faces_are_well_formed(name: str, settings) -> None:
+def test_faces_are_well_formed(name: str, model: str, settings) -> None:
     image = open_rgb(SAMPLES / name)
-    faces = face_engine.find_faces(image)
+    faces = face_engine.find_faces(image, model=model)
     assert faces
     for face in faces:
         assert face.embedding.dtype == np.float32
-        assert face.embedding.shape == (512,)
+        assert face.embedding.shape == (face_engine.dimension(model),)
         assert np.linalg.norm(face.embedding) == pytest.approx(1.0, abs=1e-5)
         x1, y1, x2, y2 = face.box
         assert 0 <= x1 < x2 <= image.width and 0 <= y1 < y2 <= image.height
@@ -119,9 +121,22 @@ def test_model_name_follows_the_setting(settings) -> None:
     assert face_engine.model_name() == "facenet-20180408-casia-webface"
     settings.FACE_MODEL = "vggface2"
     assert face_engine.model_name() == "facenet-20180402-vggface2"
+    settings.FACE_MODEL = "dlib-resnet"
+    assert face_engine.model_name() == "dlib-resnet-v1"
+    assert face_engine.dimension() == 128
     settings.FACE_MODEL = "arcface"
-    with pytest.raises(ImproperlyConfigured, match="arcface"):
+    with pytest.raises(ImproperlyConfigured, match="FACE_MODEL='arcface'"):
         face_engine.model_name()
+
+
+def test_an_explicit_model_overrides_the_setting(settings) -> None:
+    settings.FACE_MODEL = "casia-webface"
+    assert face_engine.model_name("dlib-resnet") == "dlib-resnet-v1"
+    assert face_engine.dimension("dlib-resnet") == 128
+    assert face_engine.model_name() == "facenet-20180408-casia-webface"
+    assert face_engine.dimension() == face_engine.dimension("vggface2") == 512
+    with pytest.raises(ImproperlyConfigured, match="model='arcface'"):
+        face_engine.dimension("arcface")
 
 
 def test_missing_weights_tell_the_user_how_to_install_them(settings, tmp_path, monkeypatch) -> None:
@@ -129,3 +144,50 @@ def test_missing_weights_tell_the_user_how_to_install_them(settings, tmp_path, m
     monkeypatch.setattr(face_engine, "_loaded", {})
     with pytest.raises(face_weights.WeightsError, match="python manage.py install_face_weights"):
         face_engine.load()
+
+
+def test_dlib_same_person_is_closer_than_another_person() -> None:
+    [a1], [a2], [b] = (faces_in(name, "dlib-resnet") for name in ("person_a_1.jpg", "person_a_2.jpg", "person_b.jpg"))
+    assert distance(a1, a2) < min(distance(a1, b), distance(a2, b))
+
+
+def test_dlib_embeds_the_faces_the_default_model_finds() -> None:
+    default, dlib = faces_in("two_people.jpg"), faces_in("two_people.jpg", "dlib-resnet")
+    assert len(dlib) == 2
+    assert [face.box for face in dlib] == [face.box for face in default]
+    assert [face.probability for face in dlib] == [face.probability for face in default]
+    [a1], [b] = faces_in("person_a_1.jpg", "dlib-resnet"), faces_in("person_b.jpg", "dlib-resnet")
+    assert min(dlib, key=lambda face: distance(face, a1)) is not min(dlib, key=lambda face: distance(face, b))
+
+
+def test_models_alternating_in_one_process_give_what_each_gives_alone(monkeypatch) -> None:
+    image = open_rgb(SAMPLES / "two_people.jpg")
+    alone = {}
+    for model in ("casia-webface", "dlib-resnet"):
+        monkeypatch.setattr(face_engine, "_loaded", {})
+        alone[model] = face_engine.find_faces(image, model=model)
+    for model in ("casia-webface", "dlib-resnet", "casia-webface", "dlib-resnet"):
+        for single, alternating in zip(alone[model], face_engine.find_faces(image, model=model), strict=True):
+            assert np.array_equal(single.embedding, alternating.embedding)
+    assert set(face_engine._loaded) == {"facenet-20180408-casia-webface", "dlib-resnet-v1"}
+
+
+def test_dlib_batch_gives_what_single_images_give() -> None:
+    image = open_rgb(SAMPLES / "two_people.jpg")
+    frames = [Image.new("RGB", image.size, "gray"), image, ImageOps.mirror(image)]
+    batched = face_engine.find_faces_batch(frames, model="dlib-resnet")
+    assert [len(faces) for faces in batched] == [0, 2, 2]
+    for frame, faces in zip(frames, batched, strict=True):
+        for single, in_batch in zip(face_engine.find_faces(frame, model="dlib-resnet"), faces, strict=True):
+            assert np.allclose(single.embedding, in_batch.embedding, atol=1e-5)
+
+
+def test_dlib_boxes_become_dlib_rectangles_inside_the_image() -> None:
+    # dlib's right and bottom are the last pixel inside the face, so a box to the image's edge ends one before it.
+    assert dlib_embedder._css((0.0, 0.0, 640.0, 480.0), 640, 480) == (0, 639, 479, 0)
+    assert dlib_embedder._css((10.2, 20.7, 50.6, 80.3), 640, 480) == (21, 50, 79, 10)
+
+
+def test_loading_dlib_leaves_truncated_photos_refused() -> None:
+    # face_recognition turns this on for the whole process when imported; the fixture has loaded it.
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False

@@ -2,7 +2,6 @@
 
 import statistics
 import time
-import uuid
 from pathlib import Path
 
 from django.conf import settings
@@ -30,15 +29,11 @@ class Command(BaseCommand):
         face_engine.load()
         self.stdout.write(f"models loaded in {time.perf_counter() - load_started:.1f} s ({face_engine.model_name()})")
 
-        settings.MILVUS_COLLECTION = f"benchmark_{uuid.uuid4().hex[:12]}"
-        vector_store.reset_client()
-        try:
-            embeddings = self.index(photos)
-            self.search(embeddings, top)
-        finally:
-            vector_store.client().drop_collection(settings.MILVUS_COLLECTION)
+        with vector_store.scratch_collection() as collection:
+            embeddings = self.index(photos, collection)
+            self.search(embeddings, top, collection)
 
-    def index(self, photos: list[Path]) -> list:
+    def index(self, photos: list[Path], collection: str) -> list:
         face_seconds, insert_seconds, embeddings, next_id = 0.0, 0.0, [], 1
         for number, photo in enumerate(photos, start=1):
             started = time.perf_counter()
@@ -46,7 +41,8 @@ class Command(BaseCommand):
             face_seconds += time.perf_counter() - started
             started = time.perf_counter()
             vector_store.insert(
-                [vector_store.FaceVector(next_id + i, face.embedding, number, "image") for i, face in enumerate(faces)]
+                [vector_store.FaceVector(next_id + i, face.embedding, number, "image") for i, face in enumerate(faces)],
+                collection,
             )
             insert_seconds += time.perf_counter() - started
             next_id += len(faces)
@@ -62,15 +58,16 @@ class Command(BaseCommand):
         )
         return embeddings
 
-    def search(self, embeddings: list, top: int) -> None:
+    def search(self, embeddings: list, top: int, collection: str) -> None:
         latencies = []
         for embedding in embeddings:
             started = time.perf_counter()
-            vector_store.search(embedding, top)
+            vector_store.search_many([embedding], top, collection=collection)
             latencies.append(1000 * (time.perf_counter() - started))
         latencies.sort()
         p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
+        faces = vector_store.count(collection)
         self.stdout.write(
-            f"Milvus top-{top} search over {vector_store.count()} faces: median {statistics.median(latencies):.1f} ms,"
+            f"Milvus top-{top} search over {faces} faces: median {statistics.median(latencies):.1f} ms,"
             f" p95 {p95:.1f} ms ({len(latencies)} queries)"
         )

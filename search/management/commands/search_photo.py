@@ -56,6 +56,7 @@ class Command(BaseCommand):
                     "kind": match.asset.kind,
                     "score": match.score,
                     "distance": round(match.distance, 4),
+                    "same_person": match.same_person,
                     "bbox": _rounded(match.face.box),
                 }
                 | ({"ranges": [moment_record(m) for m in match.moments]} if match.moments else {})

@@ -1,0 +1,48 @@
+"""How a face model's distances become a "same person" call and a 0-100 score, from its latest calibration."""
+
+import logging
+import math
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from .models import Calibration
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScoreScale:
+    """score = 100 x P(same person | distance), a logistic curve fitted on labelled pairs; threshold decides."""
+
+    threshold: float
+    midpoint: float
+    slope: float
+    source: str
+
+    def score(self, distance: float) -> float:
+        exponent = min(self.slope * (distance - self.midpoint), 700.0)  # exp() overflows past about 709
+        return round(100.0 / (1.0 + math.exp(exponent)), 1)
+
+    def same_person(self, distance: float) -> bool:
+        return distance < self.threshold
+
+
+# The shipped model's calibration, measured with `manage.py evaluate lfw` on LFW View 2 (all 6,000 pairs of the
+# deep-funneled photos) on 2026-11-24; used until a user runs their own.
+SHIPPED = {
+    "facenet-20180408-casia-webface": ScoreScale(
+        threshold=1.0, midpoint=1.0, slope=10.0, source="LFW View 2, 6,000 pairs (shipped default)"
+    ),
+}
+
+
+def for_model(model_name: str) -> ScoreScale:
+    """The latest calibration stored for the model, else the shipped one, else REVSEARCH_MATCH_DISTANCE."""
+    latest = Calibration.objects.filter(model_name=model_name).first()
+    if latest:
+        return ScoreScale(latest.threshold, latest.midpoint, latest.slope, latest.source)
+    if model_name in SHIPPED:
+        return SHIPPED[model_name]
+    distance = settings.MATCH_DISTANCE
+    return ScoreScale(distance, distance, 10.0, "REVSEARCH_MATCH_DISTANCE (no calibration for this model)")

@@ -1,0 +1,1 @@
+"""The LFW benchmark: protocol files, metrics and the report of `manage.py evaluate lfw`."""

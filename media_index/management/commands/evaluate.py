@@ -1,0 +1,116 @@
+"""Run the LFW benchmark on the real pipeline, write metrics.json and report.md, and store the calibration."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from media_index import face_engine, vector_store
+from media_index.evaluation import lfw, pipeline, report
+from media_index.models import Calibration
+from revsearch_site import processes
+
+DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "lfw"
+
+
+class Command(BaseCommand):
+    help = (
+        "Evaluate face models on LFW: verification (10-fold), retrieval through Milvus, kNN accuracy and detection,"
+        " side by side with a baseline; writes metrics.json, report.md and plots, and calibrates the search score."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("benchmark", choices=["lfw"])
+        parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="LFW folder (default: %(default)s).")
+        parser.add_argument("--pairs", type=Path, help="Pairs file in LFW's format (default: DATA/pairs.txt).")
+        parser.add_argument("--limit", type=int, help="Use at most this many pairs, balanced across folds.")
+        parser.add_argument("--out", type=Path, default=settings.HOME_DIR / "evaluation" / "lfw")
+        parser.add_argument("--model", default=settings.FACE_MODEL, help="Face model (default: %(default)s).")
+        parser.add_argument(
+            "--baseline", default="dlib-resnet", help="Model to compare with, or 'none' (default: %(default)s)."
+        )
+        parser.add_argument(
+            "--threads", type=int, default=os.cpu_count() or 1, help="Torch threads (default: every core)."
+        )
+        parser.add_argument(
+            "--calibrate",
+            choices=["auto", "yes", "no"],
+            default="auto",
+            help="Store the measured threshold and score curve for the search page (auto: only without --limit).",
+        )
+
+    def handle(self, *args, data: Path, pairs: Path | None, limit: int | None, out: Path, model: str, **options):
+        settings.TORCH_THREADS = max(options["threads"], 1)  # read when the models load, below
+        pairs_file = pairs or data / "pairs.txt"
+        if not pairs_file.is_file():
+            raise CommandError(f"{pairs_file} not found: give the LFW folder with --data, or a pairs file with --pairs")
+        models = [model] + ([] if options["baseline"] == "none" else [options["baseline"]])
+        for name in models:
+            try:
+                face_engine.model_name(name)
+            except Exception as error:
+                raise CommandError(str(error)) from error
+        chosen, missing = lfw.read_pairs(data, pairs_file)
+        chosen = lfw.limit_pairs(chosen, limit)
+        if not chosen:
+            raise CommandError(f"no pair of {pairs_file} has both photos under {data}")
+        self.stdout.write(
+            f"{len(chosen)} pairs of {pairs_file.name}, {len(lfw.photos_of(chosen))} photos"
+            f" ({len(missing)} named photos missing); models: {', '.join(models)}"
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        runs = self.run_models(models, chosen, len(missing))
+        self.write(out, runs, pairs_file, data)
+        if options["calibrate"] == "yes" or (options["calibrate"] == "auto" and limit is None):
+            self.calibrate(runs, pairs_file)
+
+    def run_models(self, models: list[str], pairs: list[lfw.Pair], skipped: int) -> list[report.ModelRun]:
+        """Each model in turn, with a private Milvus Lite server so the archive's index is never touched."""
+        with tempfile.TemporaryDirectory(prefix="revsearch-evaluate-") as scratch:
+            port = processes.free_port()
+            server = processes.milvus_lite(port, Path(scratch)).start()
+            try:
+                server.wait_ready()
+                settings.MILVUS_URI = f"http://127.0.0.1:{port}"
+                vector_store.reset_client()
+                cache = settings.HOME_DIR / "evaluation" / "cache"
+                return [pipeline.evaluate_model(model, pairs, skipped, cache) for model in models]
+            finally:
+                vector_store.reset_client()
+                server.stop()
+
+    def write(self, out: Path, runs: list[report.ModelRun], pairs_file: Path, data: Path) -> None:
+        primary, *baselines = [pipeline.metrics_record(run) for run in runs]
+        record = primary | {"baselines": {entry["model"]: entry for entry in baselines}}
+        (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+        description = f"{runs[0].pairs} pairs of {pairs_file.name} ({runs[0].photos} photos under {data})"
+        written = report.write_report(out, runs, title="LFW evaluation", data_description=description)
+        for run in runs:
+            v = run.verification
+            self.stdout.write(
+                f"{run.model}: accuracy {v.accuracy:.4f} ± {v.std:.4f} (published {run.published_accuracy}),"
+                f" AUC {v.auc:.4f}, TAR@FAR=1e-3 {v.tar_at_far_1e_3:.4f}, threshold {v.threshold:.3f};"
+                f" top-20 hit portion {run.retrieval.top20_hit_portion:.4f}, recall@1 {run.retrieval.recall_at_1:.4f},"
+                f" kNN {run.knn_accuracy:.4f}; no face in {run.no_face} photos; {run.seconds:.0f} s"
+            )
+        self.stdout.write(f"wrote {out / 'metrics.json'} and {', '.join(str(path) for path in written)}")
+
+    def calibrate(self, runs: list[report.ModelRun], pairs_file: Path) -> None:
+        """Store each model's threshold and fitted score curve: the search page uses the latest one."""
+        for run in runs:
+            Calibration.objects.create(
+                model_name=run.model,
+                threshold=run.verification.threshold,
+                midpoint=run.calibration.midpoint,
+                slope=run.calibration.slope,
+                accuracy=run.verification.accuracy,
+                pairs=run.pairs,
+                source=f"LFW {pairs_file.name}, {run.pairs} pairs",
+            )
+            self.stdout.write(
+                f"calibrated {run.model}: same person below {run.verification.threshold:.3f},"
+                f" score 50 at {run.calibration.midpoint:.3f}"
+            )
