@@ -73,7 +73,8 @@ def test_upload_searches_the_largest_face_and_can_pick_another(user_client, inde
     assert "box chosen" in page
     matches = answer.context["result"].matches
     assert matches[0].face.left == 10 and matches[0].distance == pytest.approx(0, abs=1e-3)
-    assert matches[0].score > 99
+    assert matches[0].score > 99 and matches[0].same_person
+    assert page.count(">same person<") == sum(match.same_person for match in matches) >= 1
     assert f'href="/assets/{indexed_asset.pk}/file"' in page
 
     other = user_client.get(answer.request["PATH_INFO"] + "?face=1")
