@@ -14,7 +14,6 @@ from pymilvus import DataType, MilvusClient
 
 logger = logging.getLogger(__name__)
 
-DIMENSION = 512
 # Milvus answers at most this many results per query.
 MAX_LIMIT = 16384
 _client: MilvusClient | None = None
@@ -27,7 +26,7 @@ class VectorStoreUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class FaceVector:
-    """One face to store: vector is float32 (512,), unit norm; timestamp is seconds into a video (0 for photos)."""
+    """One face to store: a unit-norm float32 vector of the model's size; timestamp: seconds into a video, or 0."""
 
     face_id: int
     vector: np.ndarray
@@ -73,11 +72,13 @@ def _ensure_collection(milvus: MilvusClient) -> None:
     if milvus.has_collection(settings.MILVUS_COLLECTION):
         milvus.load_collection(settings.MILVUS_COLLECTION)
         return
-    _create_collection(milvus, settings.MILVUS_COLLECTION, DIMENSION)
+    from . import face_engine  # the configured model decides the vectors' size
+
+    _create_collection(milvus, settings.MILVUS_COLLECTION, face_engine.dimension())
 
 
 @contextlib.contextmanager
-def scratch_collection(dimension: int = DIMENSION) -> Iterator[str]:
+def scratch_collection(dimension: int) -> Iterator[str]:
     """A collection of its own, dropped afterwards: benchmarks and evaluations never touch the archive's."""
     name = f"scratch_{uuid.uuid4().hex[:12]}"
     milvus = client()

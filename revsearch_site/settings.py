@@ -81,10 +81,11 @@ REDIS_URL = env_str("REDIS_URL", f"redis://127.0.0.1:{PORT + 1}/0")
 MILVUS_EMBEDDED = not os.environ.get("MILVUS_URI", "").strip()
 MILVUS_URI = env_str("MILVUS_URI", f"http://127.0.0.1:{PORT + 2}")
 MILVUS_TOKEN = env_str("MILVUS_TOKEN", "")
-MILVUS_COLLECTION = env_str("MILVUS_COLLECTION", "faces")
 
 # --- Faces -----------------------------------------------------------------------------------------
 FACE_MODEL = env_choice("REVSEARCH_FACE_MODEL", "casia-webface", ("casia-webface", "vggface2", "dlib-resnet"))
+# One collection per face model: embeddings of different models are never compared, and their sizes differ.
+MILVUS_COLLECTION = env_str("MILVUS_COLLECTION", "faces_" + FACE_MODEL.replace("-", "_"))
 TORCH_HOME = env_path("TORCH_HOME", Path("~/.cache/torch").expanduser())
 TORCH_THREADS = env_int("REVSEARCH_TORCH_THREADS", 1, minimum=1)
 FACE_MIN_PROBABILITY = env_float("REVSEARCH_FACE_MIN_PROBABILITY", 0.95)

@@ -44,3 +44,17 @@ def test_unreachable_server_is_reported(settings):
     with pytest.raises(vector_store.VectorStoreUnavailable, match="not answering"):
         vector_store.search(unit_vectors(1)[0], 5)
     vector_store.reset_client()
+
+
+def test_the_collection_fits_the_configured_model(settings, milvus_uri):
+    from media_index import vector_store
+
+    settings.FACE_MODEL = "dlib-resnet"
+    settings.MILVUS_URI = milvus_uri
+    settings.MILVUS_COLLECTION = "test_dlib_sized"
+    vector_store.reset_client()
+    vector = unit_vectors(1)[0][:128] / np.linalg.norm(unit_vectors(1)[0][:128])
+    vector_store.insert([vector_store.FaceVector(1, vector, asset_id=1, kind="image")])
+    assert vector_store.search(vector, 1)[0].face_id == 1
+    vector_store.client().drop_collection("test_dlib_sized")
+    vector_store.reset_client()

@@ -29,7 +29,7 @@ class Command(BaseCommand):
         face_engine.load()
         self.stdout.write(f"models loaded in {time.perf_counter() - load_started:.1f} s ({face_engine.model_name()})")
 
-        with vector_store.scratch_collection() as collection:
+        with vector_store.scratch_collection(face_engine.dimension()) as collection:
             embeddings = self.index(photos, collection)
             self.search(embeddings, top, collection)
 
