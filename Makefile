@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := redis-server ffmpeg
 
-.PHONY: help run test test-flow setup system venv weights migrate lint format clean
+.PHONY: help run test test-flow setup system browser venv weights migrate lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -13,10 +13,10 @@ help: ## List the targets
 run: setup migrate ## Install what is missing and run the whole service in the foreground
 	$(BIN)/python manage.py serve
 
-test: setup lint ## Install what is missing, check style and run every test
+test: setup browser lint ## Install what is missing, check style and run every test
 	$(BIN)/python -m pytest
 
-test-flow: setup ## Run only the flow tests (real Redis, Celery, watcher, Milvus)
+test-flow: setup browser ## Run only the flow and browser tests (real Redis, Celery, watcher, Milvus, Chromium)
 	$(BIN)/python -m pytest -m flow
 
 setup: system venv weights ## Install system packages, the virtualenv and the face weights
@@ -26,6 +26,10 @@ system: ## Install Redis and ffmpeg from apt if they are missing
 	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
 	if [ -n "$$missing" ]; then echo "installing$$missing with apt-get"; \
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi
+
+browser: ## Install Debian's Chromium for the browser tests if it is missing
+	@command -v chromium >/dev/null || { echo "installing chromium with apt-get"; \
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 venv: $(VENV)/.installed ## Create .venv and install requirements.txt
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
@@ -39,6 +40,8 @@ class Asset(models.Model):
     preview = models.ImageField(
         upload_to="previews/%Y/%m/", blank=True, help_text="A small upright JPEG of the photo, for result pages."
     )
+    width = models.PositiveIntegerField(null=True, blank=True, help_text="Pixels, upright (after EXIF or rotation).")
+    height = models.PositiveIntegerField(null=True, blank=True, help_text="Pixels, upright (after EXIF or rotation).")
     duration = models.FloatField(null=True, blank=True, help_text="Videos: seconds from the first frame to the last.")
     frames_total = models.PositiveIntegerField(default=0, help_text="Videos: how many frames will be sampled.")
     frames_done = models.PositiveIntegerField(default=0, help_text="Videos: how many sampled frames are indexed.")
@@ -51,6 +54,10 @@ class Asset(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        """The asset's page (the admin's "view on site" goes there)."""
+        return reverse("search:asset", args=[self.pk])
 
     @property
     def name(self) -> str:

@@ -198,7 +198,9 @@ def _index_video(asset: Asset) -> int | None:
     info = video.probe(Path(asset.path))
     fps = settings.VIDEO_SAMPLE_FPS
     last = asset.frames.order_by("-index").first()
-    Asset.objects.filter(pk=asset.pk).update(duration=info.duration, frames_total=video.expected_frames(info, fps))
+    Asset.objects.filter(pk=asset.pk).update(
+        duration=info.duration, frames_total=video.expected_frames(info, fps), width=info.width, height=info.height
+    )
     if last:
         logger.info("asset %s resumes after frame %d at %.2f s", asset.pk, last.index, last.timestamp)
     frames = video.sample_frames(
@@ -254,7 +256,8 @@ def _store_faces(asset: Asset, faces: list[face_engine.Face], photo: Image.Image
         rows = [_face_row(asset, face, model_name) for face in faces]
         asset.preview.save(f"asset{asset.pk}.jpg", ContentFile(_jpeg(photo, PREVIEW_SIDE)), save=False)
         asset.model_name = model_name
-        asset.save(update_fields=["model_name", "preview"])
+        asset.width, asset.height = photo.size
+        asset.save(update_fields=["model_name", "preview", "width", "height"])
         try:
             vector_store.insert(
                 [

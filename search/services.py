@@ -3,8 +3,10 @@
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from django.conf import settings
@@ -15,6 +17,7 @@ from media_index.models import Asset, Face, Frame
 from media_index.services import open_photo
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 QUERY_MAX_AGE_SECONDS = 24 * 3600
 
@@ -133,17 +136,25 @@ def video_moments(embedding: np.ndarray, asset: Asset, scale: calibration.ScoreS
         face.pk: face.frame
         for face in Face.objects.select_related("frame").filter(pk__in=[h.face_id for h in best_per_frame.values()])
     }
+    ordered = sorted(best_per_frame.values(), key=lambda hit: hit.timestamp)
+    return [_moment(run, frames, scale) for run in runs(ordered, lambda hit: hit.timestamp)]
+
+
+def runs(items: list[T], time_of: Callable[[T], float]) -> list[list[T]]:
+    """Split time-ordered items where neighbours are more than two sample intervals apart: each run is a moment."""
     gap = 2.0 / settings.VIDEO_SAMPLE_FPS + 1e-3
-    moments: list[Moment] = []
-    run: list[vector_store.Hit] = []
-    for hit in sorted(best_per_frame.values(), key=lambda hit: hit.timestamp):
-        if run and hit.timestamp - run[-1].timestamp > gap:
-            moments.append(_moment(run, frames, scale))
-            run = []
-        run.append(hit)
-    if run:
-        moments.append(_moment(run, frames, scale))
-    return moments
+    grouped: list[list[T]] = []
+    for item in items:
+        if grouped and time_of(item) - time_of(grouped[-1][-1]) <= gap:
+            grouped[-1].append(item)
+        else:
+            grouped.append([item])
+    return grouped
+
+
+def face_moments(asset: Asset) -> list[list[Frame]]:
+    """The stretches of a video where any face was found, as runs of the frames that hold one."""
+    return runs(list(asset.frames.filter(faces__isnull=False).distinct().order_by("index")), lambda f: f.timestamp)
 
 
 def _moment(run: list[vector_store.Hit], frames: dict[int, Frame], scale: calibration.ScoreScale) -> Moment:

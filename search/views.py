@@ -40,11 +40,10 @@ def search_result(request, query_id: str):
         {"number": number, "style": _box_style(face.box, result.width, result.height)}
         for number, face in enumerate(result.faces)
     ]
-    return render(
-        request,
-        "search/result.html",
-        {"query_id": query_id, "result": result, "faces": faces, "form": SearchForm()},
-    )
+    strong = [match for match in result.matches if match.same_person]
+    weak = [match for match in result.matches if not match.same_person]
+    context = {"query_id": query_id, "result": result, "faces": faces, "strong": strong, "weak": weak}
+    return render(request, "search/result.html", context | {"form": SearchForm()})
 
 
 @require_GET
@@ -66,14 +65,31 @@ def asset_file(request, asset_id: int):
 
 
 @require_GET
-def play(request, asset_id: int):
-    """A video in the browser's player, starting at ?t= seconds (a #t= media fragment)."""
-    asset = get_object_or_404(Asset, pk=asset_id, kind=Asset.Kind.VIDEO)
+def asset_detail(request, asset_id: int):
+    """One asset: a photo with its faces boxed, or a video in the player with a timeline of where faces are."""
+    asset = get_object_or_404(Asset, pk=asset_id)
     try:
         start = max(float(request.GET.get("t", "0")), 0.0)
     except ValueError:
         start = 0.0
-    return render(request, "search/play.html", {"asset": asset, "start": start})
+    context = {"asset": asset, "start": start, "faces": [], "moments": []}
+    if asset.is_video:
+        duration = asset.duration or 1.0
+        context["moments"] = [
+            {
+                "start": run[0].timestamp,
+                "end": run[-1].timestamp,
+                "frame": next((frame for frame in run if frame.thumbnail), None),
+                "style": f"left:{100 * run[0].timestamp / duration:.2f}%;"
+                f"width:{max(100 * (run[-1].timestamp - run[0].timestamp) / duration, 1.0):.2f}%",
+            }
+            for run in services.face_moments(asset)
+        ]
+    elif asset.width and asset.height:
+        context["faces"] = [
+            {"face": face, "style": _box_style(face.box, asset.width, asset.height)} for face in asset.faces.all()
+        ]
+    return render(request, "search/asset.html", context)
 
 
 @require_GET

@@ -14,9 +14,12 @@ import pytest
 import requests
 
 from revsearch_site import processes
-from tests.conftest import BASE_DIR, EXAMPLES
+from tests.conftest import BASE_DIR, DATA_DIR, EXAMPLES
 
 ADMIN_PASSWORD = "flow-test-password-7"
+KNN_TRAIN = EXAMPLES / "knn_examples" / "train"
+HAMILTON = EXAMPLES / "short_hamilton_clip.mp4"
+CROWD = DATA_DIR / "facenet-pytorch" / "examples" / "video.mp4"
 
 
 @dataclass
@@ -123,3 +126,37 @@ def _healthy(url: str) -> bool:
         return requests.get(f"{url}/healthz", timeout=30).status_code == 200
     except requests.RequestException:  # not listening yet, or still importing on a fresh virtualenv
         return False
+
+
+@pytest.fixture(scope="session")
+def indexed(service) -> dict[str, int]:
+    """The photo set of the photo flow, copied into the inbox while the service runs; the counts once indexed.
+
+    One more photo was placed before the service started (see `service`).
+    """
+    for name in ("obama.jpg", "biden.jpg", "two_people.jpg"):
+        shutil.copy(EXAMPLES / name, service.inbox / name)
+    shutil.copytree(KNN_TRAIN, service.inbox / "train")
+    (service.inbox / "notes.txt").write_text("not a photo")
+    # A download that lands under a temporary name and is renamed when complete is read once, by its final name.
+    partial = service.inbox / "obama-240p.jpg.part"
+    shutil.copy(EXAMPLES / "obama-240p.jpg", partial)
+    partial.rename(service.inbox / "obama-240p.jpg")
+    arrived = 1 + 3 + len(list(KNN_TRAIN.rglob("*.jp*g"))) + 1 + 1
+    return service.wait_until_idle(expected_assets=arrived)
+
+
+@pytest.fixture(scope="session")
+def videos(service, indexed) -> dict[str, dict]:
+    """The two sample videos and a truncated copy, added after the photos; each video's status record by name."""
+    folder = service.inbox / "videos"
+    folder.mkdir()
+    shutil.copy(HAMILTON, folder / HAMILTON.name)
+    shutil.copy(CROWD, folder / "crowd.mp4")
+    (folder / "truncated.mp4").write_bytes(HAMILTON.read_bytes()[: HAMILTON.stat().st_size // 2])
+    service.wait_until_idle(expected_assets=sum(v for k, v in indexed.items() if k != "faces") + 3)
+    return {
+        record["path"].rsplit("/", 1)[-1]: record
+        for record in map(json.loads, service.manage("index_status", "--assets", "--json").splitlines())
+        if "/videos/" in record["path"]
+    }

@@ -1,7 +1,6 @@
 """Photos end to end: files dropped into the inbox are indexed by the real worker and found by photo."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,6 @@ from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.flow
 
-KNN_TRAIN = EXAMPLES / "knn_examples" / "train"
 TWO_PEOPLE_WIDTH = 1126  # Obama stands on the left of two_people.jpg, Biden on the right
 
 
@@ -25,21 +23,6 @@ def person_of(result: dict) -> str:
     return path.stem.split("-")[0].rstrip("0123456789")  # obama.jpg, obama-240p.jpg, biden.jpg at the top
 
 
-@pytest.fixture(scope="module")
-def indexed(service):
-    """The issue's photo set copied into the inbox while the service runs (plus one placed before it started)."""
-    for name in ("obama.jpg", "biden.jpg", "two_people.jpg"):
-        shutil.copy(EXAMPLES / name, service.inbox / name)
-    shutil.copytree(KNN_TRAIN, service.inbox / "train")
-    (service.inbox / "notes.txt").write_text("not a photo")
-    # A download that lands under a temporary name and is renamed when complete is read once, by its final name.
-    partial = service.inbox / "obama-240p.jpg.part"
-    shutil.copy(EXAMPLES / "obama-240p.jpg", partial)
-    partial.rename(service.inbox / "obama-240p.jpg")
-    arrived = 1 + 3 + len(list(KNN_TRAIN.rglob("*.jp*g"))) + 1 + 1
-    return service.wait_until_idle(expected_assets=arrived)
-
-
 def test_every_photo_is_indexed_once(indexed):
     # 14 photos (one an RGBA PNG), two of them copies of others (train/obama/obama.jpg, train/biden/biden.jpg).
     assert indexed["indexed"] == 12
@@ -52,12 +35,16 @@ def test_every_photo_is_indexed_once(indexed):
 
 def test_search_by_photo_ranks_the_same_person_first(service, indexed):
     lines = service.manage("search_photo", "--json", str(EXAMPLES / "obama2.jpg"), str(EXAMPLES / "biden.jpg"))
-    obama, biden = (json.loads(line) for line in lines.splitlines())
+    # Photos only: the other flow tests may have added videos by now.
+    obama, biden = (
+        answer | {"results": [r for r in answer["results"] if r["kind"] == "image"]}
+        for answer in map(json.loads, lines.splitlines())
+    )
 
     assert obama["query"] == str(EXAMPLES / "obama2.jpg")
     assert person_of(obama["results"][0]) == "obama"
     assert len(obama["results"]) == 13
-    assert all(Path(r["path"]).is_absolute() and r["kind"] == "image" for r in obama["results"])
+    assert all(Path(r["path"]).is_absolute() for r in obama["results"])
 
     # Every Obama face (obama.jpg, obama2.jpg, obama-240p.jpg, the left of two_people.jpg) first.
     assert_ranked_first(obama["results"], "obama", expected=4)
@@ -80,7 +67,7 @@ def test_health_reports_every_part(service, indexed):
 
     health = requests.get(f"{service.url}/healthz", timeout=30).json()
     assert health["status"] == "ok"
-    assert health["milvus"]["vectors"] == indexed["faces"]
+    assert health["milvus"]["vectors"] == service.status()["faces"] >= indexed["faces"]
     assert health["workers"]["workers"]
 
 

@@ -2,16 +2,14 @@
 
 import csv
 import json
-import shutil
 
 import pytest
 
 from tests.conftest import DATA_DIR, EXAMPLES
+from tests.flow.conftest import HAMILTON
 
 pytestmark = pytest.mark.flow
 
-HAMILTON = EXAMPLES / "short_hamilton_clip.mp4"
-CROWD = DATA_DIR / "facenet-pytorch" / "examples" / "video.mp4"
 MIRANDA = EXAMPLES / "lin-manuel-miranda.png"
 
 
@@ -27,22 +25,6 @@ def miranda_on_screen() -> tuple[float, float]:
             if row["video"].endswith(HAMILTON.name) and row["person"] == "Lin-Manuel Miranda"
         ]
     return max(stretches, key=lambda stretch: stretch[1] - stretch[0])
-
-
-@pytest.fixture(scope="module")
-def videos(service):
-    before = sum(v for k, v in service.status().items() if k != "faces")
-    folder = service.inbox / "videos"
-    folder.mkdir()
-    shutil.copy(HAMILTON, folder / HAMILTON.name)
-    shutil.copy(CROWD, folder / "crowd.mp4")
-    (folder / "truncated.mp4").write_bytes(HAMILTON.read_bytes()[: HAMILTON.stat().st_size // 2])
-    service.wait_until_idle(expected_assets=before + 3)
-    return {
-        record["path"].rsplit("/", 1)[-1]: record
-        for record in map(json.loads, service.manage("index_status", "--assets", "--json").splitlines())
-        if "/videos/" in record["path"]
-    }
 
 
 def test_videos_are_indexed_with_progress_and_a_truncated_one_fails_cleanly(videos):

@@ -49,9 +49,10 @@ def test_an_unsatisfiable_range_is_416(admin_client, video):
 
 
 def test_the_player_starts_at_the_moment(admin_client, video):
-    page = admin_client.get(f"/assets/{video.pk}/play?t=3.5").content.decode()
+    page = admin_client.get(f"/assets/{video.pk}/?t=3.5").content.decode()
     assert f'src="/assets/{video.pk}/file#t=3.50"' in page
-    assert admin_client.get(f"/assets/{video.pk}/play?t=soon").context["start"] == 0.0
+    assert f'href="/admin/media_index/asset/{video.pk}/change/"' in page
+    assert admin_client.get(f"/assets/{video.pk}/?t=soon").context["start"] == 0.0
 
 
 def test_files_need_a_login(client, video):
