@@ -93,7 +93,8 @@ FACE_MIN_SIZE = env_int("REVSEARCH_FACE_MIN_SIZE", 40, minimum=1)
 FACE_DETECT_MAX_SIDE = env_int("REVSEARCH_FACE_DETECT_MAX_SIDE", 1280, minimum=160)
 # Photos above this many pixels are refused rather than decoded (a decompression bomb guard).
 MAX_IMAGE_PIXELS = env_int("REVSEARCH_MAX_IMAGE_PIXELS", 100_000_000, minimum=1)
-# L2 distance between unit embeddings at which the 0-100 score is 50 (same person below it).
+# For a face model with no calibration (see media_index/calibration.py): the L2 distance below which two faces
+# are called the same person, and where the 0-100 score is 50.
 MATCH_DISTANCE = env_float("REVSEARCH_MATCH_DISTANCE", 1.0)
 # Videos: frames sampled per second of video, frames embedded per batch and stored per transaction, and how long
 # one task works on a video before a new task carries on (so long videos never hold a worker for hours).

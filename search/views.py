@@ -1,4 +1,4 @@
-"""The search pages: upload a photo, see its faces, and the indexed photos of the person picked."""
+"""The pages: upload a photo, pick a face, see the photos and video moments of that person, and each asset."""
 
 from pathlib import Path
 
