@@ -24,6 +24,7 @@ class Asset(models.Model):
         FAILED = "failed"
         UNSUPPORTED = "unsupported"
         DUPLICATE = "duplicate"
+        MISSING = "missing"
 
     path = models.CharField(max_length=1024, unique=True, help_text="Absolute path of the file.")
     sha256 = models.CharField(max_length=64, db_index=True)

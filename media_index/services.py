@@ -55,9 +55,10 @@ def register_path(path: Path) -> Asset | None:
     """Record one file as an asset and queue its indexing; a file already known and unchanged is left alone.
 
     1. Skip files that vanished or are unchanged since they were registered (same size and mtime).
-    2. Files that are neither photo nor video become `unsupported`.
-    3. Content already held by another asset becomes `duplicate` of it and is not indexed again.
-    4. Anything else is `queued`, and its task is sent once the row is committed.
+    2. Content whose asset's file is gone was moved or renamed: the asset follows it, faces and all.
+    3. Files that are neither photo nor video become `unsupported`.
+    4. Content already held by another asset becomes `duplicate` of it and is not indexed again.
+    5. Anything else is `queued`, and its task is sent once the row is committed.
     """
     path = path.resolve()
     try:
@@ -72,6 +73,8 @@ def register_path(path: Path) -> Asset | None:
     fields = {"sha256": sha256, "kind": kind, "size": stat.st_size, "mtime": stat.st_mtime, "error": ""}
     with transaction.atomic():
         original = Asset.objects.filter(sha256=sha256, duplicate_of=None).exclude(path=str(path)).first()
+        if original and not existing and not Path(original.path).exists():
+            return _follow_move(original, path, fields)
         if kind == Asset.Kind.OTHER:
             fields |= {
                 "status": Asset.Status.UNSUPPORTED,
@@ -88,6 +91,45 @@ def register_path(path: Path) -> Asset | None:
             enqueue(asset)
     logger.info("registered asset %s %s as %s", asset.pk, path, asset.status)
     return asset
+
+
+def _follow_move(asset: Asset, path: Path, fields: dict) -> Asset:
+    """The asset's file now lives at path: keep its faces; one that was missing and lost them is indexed again."""
+    old_path = asset.path
+    fields = fields | {"path": str(path)}
+    if asset.status == Asset.Status.MISSING:
+        has_faces = asset.faces.exists()
+        fields |= {"status": Asset.Status.INDEXED if has_faces else Asset.Status.QUEUED}
+    Asset.objects.filter(pk=asset.pk).update(**fields)
+    asset.refresh_from_db()
+    if asset.status == Asset.Status.QUEUED:
+        enqueue(asset)
+    logger.info("asset %s moved from %s to %s", asset.pk, old_path, path)
+    return asset
+
+
+def mark_missing(paths: Iterable[Path]) -> int:
+    """Assets whose files are gone become `missing` (and lose their faces if MISSING_REMOVES_FACES)."""
+    count = 0
+    for asset in Asset.objects.filter(path__in=[str(path) for path in paths]).exclude(status=Asset.Status.MISSING):
+        if Path(asset.path).exists():
+            continue
+        with transaction.atomic():
+            if settings.MISSING_REMOVES_FACES:
+                clear_index(asset)
+            Asset.objects.filter(pk=asset.pk).update(
+                status=Asset.Status.MISSING, error=f"{asset.path} was deleted or moved out of the inbox"
+            )
+        logger.info("asset %s is missing: %s", asset.pk, asset.path)
+        count += 1
+    return count
+
+
+def missing_under(folder: Path) -> list[Path]:
+    """Paths of the assets under folder whose files are gone (for the watcher's catch-up)."""
+    prefix = str(folder.resolve()).rstrip("/") + "/"
+    paths = Asset.objects.filter(path__startswith=prefix).values_list("path", flat=True)
+    return [Path(path) for path in paths if not Path(path).exists()]
 
 
 def enqueue(asset: Asset, resume: bool = False) -> None:

@@ -91,6 +91,9 @@ TORCH_THREADS = env_int("REVSEARCH_TORCH_THREADS", 1, minimum=1)
 FACE_MIN_PROBABILITY = env_float("REVSEARCH_FACE_MIN_PROBABILITY", 0.95)
 FACE_MIN_SIZE = env_int("REVSEARCH_FACE_MIN_SIZE", 40, minimum=1)
 FACE_DETECT_MAX_SIDE = env_int("REVSEARCH_FACE_DETECT_MAX_SIDE", 1280, minimum=160)
+# A file deleted from the inbox leaves its asset `missing`; with this on, its faces leave the index too (off by
+# default, so that a folder unmounted for a while does not empty the index).
+MISSING_REMOVES_FACES = env_bool("REVSEARCH_MISSING_REMOVES_FACES", False)
 # Photos above this many pixels are refused rather than decoded (a decompression bomb guard).
 MAX_IMAGE_PIXELS = env_int("REVSEARCH_MAX_IMAGE_PIXELS", 100_000_000, minimum=1)
 # For a face model with no calibration (see media_index/calibration.py): the L2 distance below which two faces

@@ -51,6 +51,20 @@ class Service:
             time.sleep(1)
         raise AssertionError(f"not indexed within {timeout:.0f} s: {self.status()}")
 
+    def assets(self) -> dict[str, dict]:
+        """Every asset's status record, by path."""
+        records = map(json.loads, self.manage("index_status", "--assets", "--json").splitlines())
+        return {record["path"]: record for record in records}
+
+    def wait_for(self, condition, what: str, timeout: float = 120) -> dict[str, dict]:
+        """Poll the assets until condition(assets) holds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition(assets := self.assets()):
+                return assets
+            time.sleep(1)
+        raise AssertionError(f"not within {timeout:.0f} s: {what}")
+
     def signed_in(self) -> requests.Session:
         session = requests.Session()
         login = f"{self.url}/admin/login/"

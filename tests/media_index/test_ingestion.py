@@ -222,3 +222,40 @@ def test_photos_over_the_pixel_limit_are_refused(tmp_path, settings):
     Image.new("RGB", (200, 200)).save(tmp_path / "big.png")
     with pytest.raises(services.UnreadablePhoto, match="over the limit"):
         services.open_photo(tmp_path / "big.png")
+
+
+def test_a_renamed_file_keeps_its_asset_and_faces(inbox, sent, engine, vector_store_on, media_root):
+    engine.faces = [fake_face(1)]
+    path = put(inbox, "person_b.jpg")
+    asset = services.register_path(path)
+    services.index_asset(asset.pk)
+    moved = path.rename(inbox / "renamed.jpg")
+    sent.clear()
+    again = services.register_path(moved)
+    assert again.pk == asset.pk and again.path == str(moved)
+    assert again.status == Asset.Status.INDEXED and again.faces.count() == 1
+    assert sent == [] and vector_store_on.count() == 1
+    assert services.mark_missing([path]) == 0
+
+
+@pytest.mark.parametrize("removes_faces", [False, True])
+def test_a_deleted_file_leaves_its_asset_missing(
+    inbox, sent, engine, vector_store_on, media_root, settings, removes_faces
+):
+    settings.MISSING_REMOVES_FACES = removes_faces
+    engine.faces = [fake_face(1)]
+    path = put(inbox, "person_b.jpg")
+    asset = services.register_path(path)
+    services.index_asset(asset.pk)
+    path.unlink()
+    assert services.missing_under(inbox) == [path.resolve()]
+    assert services.mark_missing([path.resolve()]) == 1
+    asset.refresh_from_db()
+    assert asset.status == Asset.Status.MISSING and "deleted or moved" in asset.error
+    assert vector_store_on.count() == (0 if removes_faces else 1)
+    # Put back (under another name), it is found again; without its faces it is indexed again.
+    sent.clear()
+    back = services.register_path(put(inbox, "person_b.jpg", "back.jpg"))
+    assert back.pk == asset.pk
+    assert back.status == (Asset.Status.QUEUED if removes_faces else Asset.Status.INDEXED)
+    assert sent == ([asset.pk] if removes_faces else [])

@@ -30,7 +30,8 @@ class Command(BaseCommand):
     def list_assets(self, as_json: bool) -> None:
         for asset in Asset.objects.order_by("path"):
             if as_json:
-                record = {"path": asset.path, "kind": asset.kind, "status": asset.status, "error": asset.error}
+                record = {"id": asset.pk, "path": asset.path, "kind": asset.kind, "status": asset.status}
+                record |= {"error": asset.error}
                 self.stdout.write(json.dumps(record | {"frames_done": asset.frames_done, "frames": asset.frames_total}))
             else:
                 self.stdout.write(f"{asset.status:>11}  {asset.progress:>16}  {asset.path}  {asset.error}".rstrip())

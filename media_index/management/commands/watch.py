@@ -21,14 +21,25 @@ class PathRecorder(FileSystemEventHandler):
 
     def __init__(self) -> None:
         self.last_event: dict[Path, float] = {}
+        self.gone: set[Path] = set()
         self.lock = threading.Lock()
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory or event.event_type in ("deleted", "opened", "closed_no_write"):
+        if event.is_directory or event.event_type in ("opened", "closed_no_write"):
             return
-        path = Path(event.dest_path if event.event_type == "moved" else event.src_path)
         with self.lock:
-            self.last_event[path] = time.monotonic()
+            if event.event_type in ("deleted", "moved"):
+                self.gone.add(Path(event.src_path))
+            if event.event_type != "deleted":
+                self.last_event[Path(event.dest_path if event.event_type == "moved" else event.src_path)] = (
+                    time.monotonic()
+                )
+
+    def take_gone(self) -> set[Path]:
+        """Paths deleted or moved away since the last call."""
+        with self.lock:
+            gone, self.gone = self.gone, set()
+        return gone
 
     def settled(self, quiet_seconds: float) -> list[Path]:
         """Paths with no event for quiet_seconds: their writer is done with them."""
@@ -87,14 +98,20 @@ class Command(BaseCommand):
                 return
             self.register(path)
             seen += 1
-        logger.info("caught up on %d files in %s", seen, inbox)
+        # After registering, so that files moved while the watcher was down have taken their assets along.
+        missing = services.mark_missing(services.missing_under(inbox))
+        logger.info("caught up on %d files in %s; %d assets missing", seen, inbox, missing)
 
     def register_settled(self, recorder: PathRecorder, quiet_seconds: float) -> bool:
         """Register the files whose writers are done; says whether there were any."""
         paths = [path for path in recorder.settled(quiet_seconds) if path.is_file() and services.is_candidate(path)]
         for path in paths:
             self.register(path)
-        return bool(paths)
+        # Moved-in files were registered first, so a rename keeps its asset rather than leaving it missing.
+        gone = recorder.take_gone() if not recorder.last_event else set()
+        if gone:
+            services.mark_missing(gone)
+        return bool(paths or gone)
 
     def register(self, path: Path) -> None:
         try:
