@@ -6,6 +6,7 @@ import itertools
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -375,3 +376,41 @@ def status_counts() -> dict[str, int]:
     for row in Asset.objects.values("status").order_by().annotate(n=Count("id")):
         counts[row["status"]] = row["n"]
     return counts
+
+
+@dataclass(frozen=True)
+class IndexCheck:
+    """What differs between the database and Milvus, and which files changed since they were indexed."""
+
+    faces_without_vectors: list[int]
+    vectors_without_faces: list[int]
+    changed_files: list[str]
+
+    @property
+    def consistent(self) -> bool:
+        return not (self.faces_without_vectors or self.vectors_without_faces or self.changed_files)
+
+
+def check_index() -> IndexCheck:
+    """Compare every Face row with Milvus, and every indexed file with what is on disk now."""
+    stored = vector_store.stored_faces()
+    faces = set(Face.objects.values_list("id", flat=True))
+    changed = []
+    for asset in Asset.objects.exclude(status__in=[Asset.Status.MISSING, Asset.Status.QUEUED]).only(
+        "path", "size", "mtime"
+    ):
+        try:
+            stat = Path(asset.path).stat()
+        except FileNotFoundError:
+            continue  # the watcher marks these missing
+        if (stat.st_size, stat.st_mtime) != (asset.size, asset.mtime):
+            changed.append(asset.path)
+    return IndexCheck(sorted(faces - set(stored)), sorted(set(stored) - faces), changed)
+
+
+def repair_index(check: IndexCheck) -> None:
+    """Make Milvus match the database: orphan vectors go, assets with lost vectors or changed files are redone."""
+    vector_store.delete_faces(check.vectors_without_faces)
+    requeue(Asset.objects.filter(faces__id__in=check.faces_without_vectors).distinct())
+    for path in check.changed_files:
+        register_path(Path(path))

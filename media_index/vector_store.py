@@ -183,6 +183,33 @@ def search_many(
     ]
 
 
+def stored_faces() -> dict[int, int]:
+    """Every stored face id with its asset id, read in pages (for consistency checks)."""
+    milvus, stored, after = client(), {}, -1
+    while True:
+        rows = _call(
+            "query",
+            milvus.query,
+            settings.MILVUS_COLLECTION,
+            filter=f"face_id > {after}",
+            output_fields=["face_id", "asset_id"],
+            limit=MAX_LIMIT,
+        )
+        if not rows:
+            return stored
+        stored |= {int(row["face_id"]): int(row["asset_id"]) for row in rows}
+        after = max(stored)
+
+
+def delete_faces(face_ids: list[int]) -> None:
+    """Remove the vectors of these faces."""
+    if not face_ids:
+        return
+    milvus = client()
+    _call("delete", milvus.delete, settings.MILVUS_COLLECTION, filter=f"face_id in {sorted(set(face_ids))}")
+    _call("flush", milvus.flush, settings.MILVUS_COLLECTION)
+
+
 def count(collection: str | None = None) -> int:
     """How many face vectors are stored."""
     milvus = client()

@@ -25,3 +25,7 @@ def test_a_renamed_file_keeps_its_asset_and_a_deleted_one_is_missing(service, in
     renamed.unlink()
     assets = service.wait_for(lambda a: a[str(renamed)]["status"] == "missing", "the deletion noticed")
     assert "deleted or moved out of the inbox" in assets[str(renamed)]["error"]
+
+
+def test_the_index_is_consistent_with_the_database(service, indexed, videos):
+    assert "the index is consistent" in service.manage("check_index")

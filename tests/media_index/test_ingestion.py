@@ -2,52 +2,16 @@
 
 import shutil
 from pathlib import Path
-from unittest import mock
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from media_index import face_engine, services
 from media_index.models import Asset, Face
 from tests.conftest import SAMPLES
+from tests.media_index.conftest import fake_face, put
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def fake_face(seed: int, box=(10.0, 20.0, 60.0, 80.0)) -> face_engine.Face:
-    vector = np.random.default_rng(seed).normal(size=512).astype(np.float32)
-    return face_engine.Face(box, 0.99, vector / np.linalg.norm(vector), Image.new("RGB", (160, 160), "gray"))
-
-
-@pytest.fixture
-def engine(monkeypatch):
-    """find_faces answers with whatever the test puts in `engine.faces`."""
-    fake = mock.Mock(faces=[])
-    monkeypatch.setattr(face_engine, "find_faces", lambda image: fake.faces)
-    monkeypatch.setattr(face_engine, "model_name", lambda: "test-model")
-    return fake
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    """The asset ids whose indexing task was sent (after commit)."""
-    from media_index import tasks
-
-    ids: list[int] = []
-    monkeypatch.setattr(tasks.index_asset_task, "delay", lambda asset_id, resume=False: ids.append(asset_id))
-    return ids
-
-
-@pytest.fixture
-def inbox(tmp_path) -> Path:
-    folder = tmp_path / "inbox"
-    folder.mkdir()
-    return folder
-
-
-def put(inbox: Path, sample: str, name: str | None = None) -> Path:
-    return Path(shutil.copy(SAMPLES / sample, inbox / (name or sample)))
 
 
 def test_a_photo_is_registered_and_queued_after_commit(inbox, sent):

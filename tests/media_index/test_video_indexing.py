@@ -9,7 +9,7 @@ import pytest
 from media_index import face_engine, services, video
 from media_index.models import Asset, Face, Frame
 from tests.conftest import EXAMPLES
-from tests.media_index.test_ingestion import fake_face
+from tests.media_index.conftest import fake_face
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

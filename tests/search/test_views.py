@@ -10,7 +10,7 @@ from PIL import Image
 from media_index import face_engine, services
 from media_index.models import Asset
 from tests.conftest import SAMPLES
-from tests.media_index.test_ingestion import fake_face
+from tests.media_index.conftest import fake_face
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
