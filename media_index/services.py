@@ -52,15 +52,18 @@ def walk_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def register_path(path: Path) -> Asset | None:
+def register_path(path: Path, within: Path | None = None) -> Asset | None:
     """Record one file as an asset and queue its indexing; a file already known and unchanged is left alone.
 
+    0. A link that leads out of `within` (the inbox, for the watcher) is recorded as unsupported, never read.
     1. Skip files that vanished or are unchanged since they were registered (same size and mtime).
     2. Content whose asset's file is gone was moved or renamed: the asset follows it, faces and all.
     3. Files that are neither photo nor video become `unsupported`.
     4. Content already held by another asset becomes `duplicate` of it and is not indexed again.
     5. Anything else is `queued`, and its task is sent once the row is committed.
     """
+    if within is not None and not path.resolve().is_relative_to(within.resolve()):
+        return _refuse_escape(path.absolute(), path.resolve())
     path = path.resolve()
     try:
         stat = path.stat()
@@ -91,6 +94,17 @@ def register_path(path: Path) -> Asset | None:
         if asset.status == Asset.Status.QUEUED:
             enqueue(asset)
     logger.info("registered asset %s %s as %s", asset.pk, path, asset.status)
+    return asset
+
+
+def _refuse_escape(link: Path, target: Path) -> Asset:
+    error = f"{link} leads to {target}, outside the inbox: it is not read"
+    asset, _ = Asset.objects.update_or_create(
+        path=str(link),
+        defaults={"sha256": "", "kind": Asset.kind_of(link), "size": 0, "mtime": 0, "status": Asset.Status.UNSUPPORTED}
+        | {"error": error},
+    )
+    logger.warning("asset %s: %s", asset.pk, error)
     return asset
 
 

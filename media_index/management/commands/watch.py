@@ -76,6 +76,7 @@ class Command(BaseCommand):
         observer.start()
         # Start watching before catching up, so nothing that arrives during the catch-up is missed.
         logger.info("watching %s", inbox)
+        self.inbox = inbox
         self.catch_up(inbox)
         try:
             while not once and not self.stopping:
@@ -115,7 +116,7 @@ class Command(BaseCommand):
 
     def register(self, path: Path) -> None:
         try:
-            services.register_path(path)
+            services.register_path(path, within=self.inbox)
         except Exception:
             # One unreadable file must not stop the watcher; the next event for it, or a restart, tries again.
             logger.exception("could not register %s; check that it is readable", path)
