@@ -268,8 +268,7 @@ def _index_video(asset: Asset) -> int | None:
         while chunk := list(itertools.islice(frames, settings.VIDEO_CHUNK_FRAMES)):
             _store_frames(asset, chunk)
             if time.monotonic() > deadline:
-                with transaction.atomic():
-                    enqueue(asset, resume=True)
+                enqueue(asset, resume=True)  # outside a transaction, sent at once
                 logger.info("asset %s: slice over, a new task carries on", asset.pk)
                 return None
     finally:

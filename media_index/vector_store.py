@@ -138,8 +138,13 @@ def insert(faces: list[FaceVector], collection: str | None = None) -> None:
 
 def delete_asset(asset_id: int) -> None:
     """Remove every vector of one asset."""
+    _delete(f"asset_id == {int(asset_id)}")
+
+
+def _delete(filter_expression: str) -> None:
+    """Remove the vectors the filter selects, and flush so the deletion survives a restart."""
     milvus = client()
-    _call("delete", milvus.delete, settings.MILVUS_COLLECTION, filter=f"asset_id == {int(asset_id)}")
+    _call("delete", milvus.delete, settings.MILVUS_COLLECTION, filter=filter_expression)
     _call("flush", milvus.flush, settings.MILVUS_COLLECTION)
 
 
@@ -203,11 +208,8 @@ def stored_faces() -> dict[int, int]:
 
 def delete_faces(face_ids: list[int]) -> None:
     """Remove the vectors of these faces."""
-    if not face_ids:
-        return
-    milvus = client()
-    _call("delete", milvus.delete, settings.MILVUS_COLLECTION, filter=f"face_id in {sorted(set(face_ids))}")
-    _call("flush", milvus.flush, settings.MILVUS_COLLECTION)
+    if face_ids:
+        _delete(f"face_id in {sorted(set(face_ids))}")
 
 
 def count(collection: str | None = None) -> int:

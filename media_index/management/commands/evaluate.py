@@ -69,6 +69,7 @@ class Command(BaseCommand):
 
     def run_models(self, models: list[str], pairs: list[lfw.Pair], skipped: int) -> list[report.ModelRun]:
         """Each model in turn, with a private Milvus Lite server so the archive's index is never touched."""
+        archive_uri = settings.MILVUS_URI
         with tempfile.TemporaryDirectory(prefix="revsearch-evaluate-") as scratch:
             port = processes.free_port()
             server = processes.milvus_lite(port, Path(scratch)).start()
@@ -79,6 +80,7 @@ class Command(BaseCommand):
                 cache = settings.HOME_DIR / "evaluation" / "cache"
                 return [pipeline.evaluate_model(model, pairs, skipped, cache) for model in models]
             finally:
+                settings.MILVUS_URI = archive_uri  # the caller's client points at the archive's server again
                 vector_store.reset_client()
                 server.stop()
 

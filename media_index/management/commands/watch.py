@@ -36,8 +36,10 @@ class PathRecorder(FileSystemEventHandler):
                 )
 
     def take_gone(self) -> set[Path]:
-        """Paths deleted or moved away since the last call."""
+        """Paths deleted or moved away, once no file waits to settle: a rename's new name is registered first."""
         with self.lock:
+            if self.last_event:
+                return set()
             gone, self.gone = self.gone, set()
         return gone
 
@@ -109,7 +111,7 @@ class Command(BaseCommand):
         for path in paths:
             self.register(path)
         # Moved-in files were registered first, so a rename keeps its asset rather than leaving it missing.
-        gone = recorder.take_gone() if not recorder.last_event else set()
+        gone = recorder.take_gone()
         if gone:
             services.mark_missing(gone)
         return bool(paths or gone)
