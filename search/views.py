@@ -37,7 +37,11 @@ def search_result(request, query_id: str):
     face_index = request.GET.get("face", "")
     result = services.search_photo(path, int(face_index) if face_index.isdigit() else None)
     faces = [
-        {"number": number, "style": _box_style(face.box, result.width, result.height)}
+        {
+            "number": number,
+            "style": _box_style(face.box, result.width, result.height),
+            "thumb": _thumb_style(face.box, result.width, result.height),
+        }
         for number, face in enumerate(result.faces)
     ]
     strong = [match for match in result.matches if match.same_person]
@@ -104,4 +108,19 @@ def _box_style(box, width: int, height: int) -> str:
     return (
         f"left:{100 * left / width:.2f}%;top:{100 * top / height:.2f}%;"
         f"width:{100 * (right - left) / width:.2f}%;height:{100 * (bottom - top) / height:.2f}%"
+    )
+
+
+def _thumb_style(box, width: int, height: int) -> str:
+    """One face of the photo filling a square tile, so a face can be picked from a list however crowded the photo."""
+    left, top, right, bottom = box
+    side = min(1.3 * max(right - left, bottom - top), width, height)
+    x = min(max((left + right - side) / 2, 0), width - side)
+    y = min(max((top + bottom - side) / 2, 0), height - side)
+    # A percentage position p puts the photo's point p at the tile's point p: p = x / (width - side).
+    position_x = 100 * x / (width - side) if width > side else 0
+    position_y = 100 * y / (height - side) if height > side else 0
+    return (
+        f"background-size:{100 * width / side:.2f}% {100 * height / side:.2f}%;"
+        f"background-position:{position_x:.2f}% {position_y:.2f}%"
     )

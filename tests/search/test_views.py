@@ -5,6 +5,7 @@ import re
 import shutil
 
 import pytest
+from django.test import Client
 from PIL import Image
 
 from media_index import face_engine, services
@@ -109,6 +110,30 @@ def test_too_large_uploads_are_refused(user_client, media_root, settings):
     answer = user_client.post("/", {"photo": jpeg_upload()})
     assert answer.status_code == 400
     assert "larger than" in answer.content.decode()
+
+
+def test_the_search_form_needs_its_csrf_token(django_user_model, engine, media_root, settings):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(django_user_model.objects.create_user("reviewer", password="a-long-password-1"))
+    token = re.search(r'name="csrfmiddlewaretoken" value="(\w+)"', client.get("/").content.decode())[1]
+
+    assert client.post("/", {"photo": jpeg_upload()}).status_code == 403
+    assert not settings.QUERY_DIR.exists()
+    answer = client.post("/", {"photo": jpeg_upload(), "csrfmiddlewaretoken": token})
+    assert answer.status_code == 302 and answer["Location"].startswith("/search/")
+
+
+def test_an_upload_is_kept_with_the_queries_never_in_the_inbox(user_client, engine, media_root, settings):
+    settings.INBOX_DIR = media_root.parent / "inbox"
+    settings.INBOX_DIR.mkdir()
+    (settings.INBOX_DIR / "holiday.jpg").write_bytes(jpeg_upload().read())
+    before = sorted(settings.INBOX_DIR.rglob("*"))
+
+    answer = user_client.post("/", {"photo": jpeg_upload("me.jpg")})
+    query_id = answer["Location"].split("/")[2]
+    assert (settings.QUERY_DIR / f"{query_id}.jpg").is_file()
+    assert sorted(settings.INBOX_DIR.rglob("*")) == before
+    assert not Asset.objects.exists()
 
 
 def test_files_and_crops_are_served_to_signed_in_users_only(user_client, client, indexed_asset):
