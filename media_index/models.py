@@ -19,6 +19,7 @@ class Asset(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued"
         PROCESSING = "processing"
+        RETRYING = "retrying"
         INDEXED = "indexed"
         NO_FACES = "no_faces", "no faces"
         FAILED = "failed"
@@ -33,6 +34,12 @@ class Asset(models.Model):
     mtime = models.FloatField(help_text="The file's modification time (Unix seconds) when it was registered.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     error = models.TextField(blank=True, help_text="Why the file failed or was not indexed.")
+    task_id = models.CharField(
+        max_length=64, blank=True, help_text="The one indexing task that may work on it; other deliveries do nothing."
+    )
+    task_sent = models.BooleanField(
+        default=False, help_text="Whether that task reached the queue; the watcher sends it again if not."
+    )
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates",
         help_text="The asset with the same content, which is indexed in this one's place.",

@@ -5,6 +5,7 @@ import io
 import itertools
 import logging
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,8 @@ def register_path(path: Path, within: Path | None = None) -> Asset | None:
     """Record one file as an asset and queue its indexing; a file already known and unchanged is left alone.
 
     0. A link that leads out of `within` (the inbox, for the watcher) is recorded as unsupported, never read.
-    1. Skip files that vanished or are unchanged since they were registered (same size and mtime).
+    1. Skip files that vanished or are unchanged since they were registered (same size and mtime, or same
+       content); one put back where it had gone missing from gets its asset back.
     2. Content whose asset's file is gone was moved or renamed: the asset follows it, faces and all.
     3. Files that are neither photo nor video become `unsupported`.
     4. Content already held by another asset becomes `duplicate` of it and is not indexed again.
@@ -75,7 +77,13 @@ def register_path(path: Path, within: Path | None = None) -> Asset | None:
     sha256 = file_sha256(path)
     kind = Asset.kind_of(path)
     fields = {"sha256": sha256, "kind": kind, "size": stat.st_size, "mtime": stat.st_mtime, "error": ""}
+    if existing and existing.sha256 == sha256 and existing.status != Asset.Status.MISSING:
+        # Touched, not changed (a copy tool setting the time after writing): nothing to index again.
+        Asset.objects.filter(pk=existing.pk).update(size=stat.st_size, mtime=stat.st_mtime)
+        return existing
     with transaction.atomic():
+        if existing and existing.sha256 == sha256:
+            return _follow_move(existing, path, fields)  # put back where it was
         original = Asset.objects.filter(sha256=sha256, duplicate_of=None).exclude(path=str(path)).first()
         if original and not existing and not Path(original.path).exists():
             return _follow_move(original, path, fields)
@@ -147,11 +155,55 @@ def missing_under(folder: Path) -> list[Path]:
     return [Path(path) for path in paths if not Path(path).exists()]
 
 
-def enqueue(asset: Asset, resume: bool = False) -> None:
-    """Send the asset's indexing task once the transaction that queued it commits."""
+def enqueue(asset: Asset) -> None:
+    """Give the asset a new task id, and send that task once the transaction commits.
+
+    Only the task with the asset's current id may work on it, so a task sent earlier for the same asset, or
+    sent twice, does nothing. If the queue cannot be reached the asset keeps `task_sent` false and the
+    watcher's `send_unsent` sends it when the queue is back.
+    """
+    task_id = str(uuid.uuid4())
+    Asset.objects.filter(pk=asset.pk).update(task_id=task_id, task_sent=False)
+    transaction.on_commit(lambda: _send(asset.pk, task_id))
+
+
+# After a failed send, others are not tried for a while: each failure waits out the broker's own retries.
+QUEUE_DOWN_PAUSE_SECONDS = 5.0
+_queue_down_until = 0.0
+
+
+def _send(asset_id: int, task_id: str) -> bool:
+    """Put one indexing task on the queue; says whether it got there."""
+    global _queue_down_until
     from .tasks import index_asset_task
 
-    transaction.on_commit(lambda: index_asset_task.delay(asset.pk, resume=resume))
+    if time.monotonic() < _queue_down_until:
+        return False
+    try:
+        index_asset_task.apply_async((asset_id,), task_id=task_id)
+    except Exception as error:  # kombu raises several kinds when Redis is down; all mean "not sent"
+        _queue_down_until = time.monotonic() + QUEUE_DOWN_PAUSE_SECONDS
+        logger.warning(
+            "asset %s: the task queue is unreachable (%s); it is sent when the queue is back", asset_id, error
+        )
+        return False
+    Asset.objects.filter(pk=asset_id, task_id=task_id).update(task_sent=True)
+    return True
+
+
+def send_unsent() -> int:
+    """Send again, under new ids, the tasks that never reached the queue; returns how many got there."""
+    sent = 0
+    unsent = Asset.objects.filter(status__in=[Asset.Status.QUEUED, Asset.Status.PROCESSING], task_sent=False)
+    for asset in unsent.only("pk").order_by("pk"):
+        task_id = str(uuid.uuid4())
+        Asset.objects.filter(pk=asset.pk).update(task_id=task_id)
+        if not _send(asset.pk, task_id):
+            break
+        sent += 1
+    if sent:
+        logger.info("sent %d indexing tasks that had not reached the queue", sent)
+    return sent
 
 
 def requeue(assets: Iterable[Asset]) -> int:
@@ -167,8 +219,8 @@ def requeue(assets: Iterable[Asset]) -> int:
 
 
 def requeue_unfinished() -> int:
-    """Queue again the assets left queued or processing when the service stopped (run before workers start)."""
-    unfinished = Asset.objects.filter(status__in=[Asset.Status.QUEUED, Asset.Status.PROCESSING])
+    """Queue again the assets left unfinished when the service stopped (run before workers start)."""
+    unfinished = Asset.objects.filter(status__in=[Asset.Status.QUEUED, Asset.Status.PROCESSING, Asset.Status.RETRYING])
     with transaction.atomic():
         assets = list(unfinished.select_for_update())
         unfinished.update(status=Asset.Status.QUEUED)
@@ -198,24 +250,23 @@ def open_photo(path: Path | BinaryIO) -> Image.Image:
         raise UnreadablePhoto(f"cannot decode the photo: {error}") from error
 
 
-def index_asset(asset_id: int, resume: bool = False) -> str | None:
-    """Find, embed and store every face of one queued asset; returns the final status, or None if it did not end.
+def index_asset(asset_id: int, task_id: str | None = None) -> str | None:
+    """Find, embed and store every face of one asset; returns the final status, or None if it did not end.
 
-    1. Claim the asset (queued → processing; with resume, also one left processing by an earlier slice or a
-       crashed worker); a second delivery of the same task claims nothing.
+    1. Claim the asset (see `_claim`); a task that is not the asset's current one claims nothing.
     2. Photos: decode, find the faces, store them. Videos: sample frames from where the last run stopped,
        store them chunk by chunk, and hand over to a new task after VIDEO_SLICE_SECONDS (returns None).
     3. Mark the asset indexed or no_faces. A bad file ends `failed` with the reason and nothing stored;
-       Milvus being down raises VectorStoreUnavailable for a retry.
+       Milvus being down leaves it `retrying` and raises VectorStoreUnavailable for the task to retry.
     """
-    claimable = [Asset.Status.QUEUED, Asset.Status.PROCESSING] if resume else [Asset.Status.QUEUED]
-    claimed = Asset.objects.filter(pk=asset_id, status__in=claimable).update(status=Asset.Status.PROCESSING)
-    if not claimed:
-        logger.info("asset %s is not queued; nothing to do", asset_id)
+    asset, interrupted = _claim(asset_id, task_id)
+    if asset is None:
+        logger.info("asset %s is not this task's to index; nothing to do", asset_id)
         return None
-    asset = Asset.objects.get(pk=asset_id)
     logger.info("indexing asset %s %s", asset.pk, asset.path)
     try:
+        if interrupted:
+            _clear_interrupted(asset)
         if asset.kind == Asset.Kind.IMAGE:
             faces = _index_photo(asset)
         elif asset.kind == Asset.Kind.VIDEO:
@@ -228,8 +279,9 @@ def index_asset(asset_id: int, resume: bool = False) -> str | None:
         return _fail(asset, f"{asset.path} is gone; it was moved or deleted after it arrived")
     except (UnreadablePhoto, video.UnreadableVideo) as error:
         return _fail(asset, f"{asset.path}: {error}")
-    except vector_store.VectorStoreUnavailable:
-        Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.QUEUED)
+    except vector_store.VectorStoreUnavailable as error:
+        Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.RETRYING, error=str(error))
+        logger.warning("asset %s retrying: %s", asset.pk, error)
         raise
     except IntegrityError:
         # Two deliveries of one video's task met on the same frame: the other one carries on.
@@ -241,6 +293,41 @@ def index_asset(asset_id: int, resume: bool = False) -> str | None:
         return _fail(asset, f"{asset.path}: unexpected {type(error).__name__}: {error}")
     status = Asset.Status.INDEXED if faces else Asset.Status.NO_FACES
     return _finish(asset, status, "", faces=faces)
+
+
+def _claim(asset_id: int, task_id: str | None) -> tuple[Asset | None, bool]:
+    """Mark the asset processing if this run may index it; also says whether an earlier run was cut short.
+
+    A task may claim the asset while its id is the asset's current one: queued, retrying after Milvus was
+    down, or processing when its worker was killed and the queue delivered it again (or a video's next
+    slice). A run in this process (no task id) claims only a queued asset, and voids the task sent for it.
+    """
+    before = Asset.objects.filter(pk=asset_id).values_list("status", flat=True).first()
+    if task_id is None:
+        claim = Asset.objects.filter(pk=asset_id, status=Asset.Status.QUEUED)
+        claimed = claim.update(status=Asset.Status.PROCESSING, task_id="", task_sent=True)
+    else:
+        claimable = [Asset.Status.QUEUED, Asset.Status.RETRYING, Asset.Status.PROCESSING]
+        claim = Asset.objects.filter(pk=asset_id, task_id=task_id, status__in=claimable)
+        claimed = claim.update(status=Asset.Status.PROCESSING)
+    if not claimed:
+        return None, False
+    return Asset.objects.get(pk=asset_id), before != Asset.Status.QUEUED
+
+
+def _clear_interrupted(asset: Asset) -> None:
+    """Drop the vectors an interrupted run stored past the asset's last committed face (killed mid-commit)."""
+    last_face = asset.faces.order_by("-pk").values_list("pk", flat=True).first()
+    vector_store.delete_asset(asset.pk, after_face_id=last_face or 0)
+    logger.info("asset %s: an earlier run was cut short; carrying on from what it committed", asset.pk)
+
+
+def give_up(asset_id: int, error: Exception) -> str:
+    """The retries are spent: the asset fails with the error, and `reindex --failed` recovers it later."""
+    asset = Asset.objects.get(pk=asset_id)
+    return _finish(
+        asset, Asset.Status.FAILED, f"{error}; gave up retrying: run `manage.py reindex --failed` once it is back"
+    )
 
 
 def _index_photo(asset: Asset) -> int:
@@ -268,7 +355,7 @@ def _index_video(asset: Asset) -> int | None:
         while chunk := list(itertools.islice(frames, settings.VIDEO_CHUNK_FRAMES)):
             _store_frames(asset, chunk)
             if time.monotonic() > deadline:
-                enqueue(asset, resume=True)  # outside a transaction, sent at once
+                enqueue(asset)  # outside a transaction, sent at once
                 logger.info("asset %s: slice over, a new task carries on", asset.pk)
                 return None
     finally:

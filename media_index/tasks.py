@@ -1,11 +1,19 @@
 """Celery tasks: thin wrappers that own only the retry policy."""
 
 from celery import shared_task
+from django.conf import settings
 
 from . import services
 from .vector_store import VectorStoreUnavailable
 
 
-@shared_task(autoretry_for=(VectorStoreUnavailable,), retry_backoff=5, retry_backoff_max=300, max_retries=10)
-def index_asset_task(asset_id: int, resume: bool = False) -> str | None:
-    return services.index_asset(asset_id, resume=resume)
+@shared_task(bind=True, max_retries=None)
+def index_asset_task(self, asset_id: int) -> str | None:
+    """Index one asset; while Milvus is down, retry with doubling waits, then fail the asset."""
+    try:
+        return services.index_asset(asset_id, task_id=self.request.id)
+    except VectorStoreUnavailable as error:
+        if self.request.retries >= settings.RETRY_LIMIT:
+            return services.give_up(asset_id, error)
+        wait = min(settings.RETRY_BACKOFF_SECONDS * 2**self.request.retries, settings.RETRY_BACKOFF_MAX_SECONDS)
+        raise self.retry(exc=error, countdown=wait) from error

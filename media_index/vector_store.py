@@ -132,13 +132,15 @@ def insert(faces: list[FaceVector], collection: str | None = None) -> None:
     ]
     milvus = client()
     collection = collection or settings.MILVUS_COLLECTION
-    _call("insert", milvus.insert, collection, rows)
+    # An upsert: a face id that a rolled-back transaction had used, and the database gave out again, replaces
+    # the stale vector instead of standing beside it.
+    _call("upsert", milvus.upsert, collection, rows)
     _call("flush", milvus.flush, collection)
 
 
-def delete_asset(asset_id: int) -> None:
-    """Remove every vector of one asset."""
-    _delete(f"asset_id == {int(asset_id)}")
+def delete_asset(asset_id: int, after_face_id: int = 0) -> None:
+    """Remove every vector of one asset, or only those with face ids above after_face_id."""
+    _delete(f"asset_id == {int(asset_id)} and face_id > {int(after_face_id)}")
 
 
 def _delete(filter_expression: str) -> None:

@@ -91,6 +91,11 @@ TORCH_THREADS = env_int("REVSEARCH_TORCH_THREADS", 1, minimum=1)
 FACE_MIN_PROBABILITY = env_float("REVSEARCH_FACE_MIN_PROBABILITY", 0.95)
 FACE_MIN_SIZE = env_int("REVSEARCH_FACE_MIN_SIZE", 40, minimum=1)
 FACE_DETECT_MAX_SIDE = env_int("REVSEARCH_FACE_DETECT_MAX_SIDE", 1280, minimum=160)
+# The watcher reads a file once its writer closed it and it was left alone for INBOX_QUIET_SECONDS, or, when no
+# close is seen (moved in from elsewhere, a network folder, a writer keeping it open), once it has not changed
+# for INBOX_STABLE_SECONDS.
+INBOX_QUIET_SECONDS = env_float("REVSEARCH_INBOX_QUIET_SECONDS", 1.0, above=0)
+INBOX_STABLE_SECONDS = env_float("REVSEARCH_INBOX_STABLE_SECONDS", 5.0, above=0)
 # A file deleted from the inbox leaves its asset `missing`; with this on, its faces leave the index too (off by
 # default, so that a folder unmounted for a while does not empty the index).
 MISSING_REMOVES_FACES = env_bool("REVSEARCH_MISSING_REMOVES_FACES", False)
@@ -209,6 +214,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("REVSEARCH_TASK_TIMEOUT", 3600, minimum=60)}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# While Milvus is down an asset is `retrying`: RETRY_LIMIT more tries, waits doubling from RETRY_BACKOFF_SECONDS
+# up to five minutes; then it is `failed`, and `manage.py reindex --failed` recovers it.
+RETRY_LIMIT = env_int("REVSEARCH_RETRY_LIMIT", 8, minimum=0)
+RETRY_BACKOFF_SECONDS = env_float("REVSEARCH_RETRY_BACKOFF_SECONDS", 5.0, above=0)
+RETRY_BACKOFF_MAX_SECONDS = 300.0
 CELERY_TASK_ALWAYS_EAGER = env_bool("REVSEARCH_TASKS_EAGER", False)
 
 # --- Logging: one line per event ---------------------------------------------------------------------

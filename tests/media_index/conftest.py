@@ -32,7 +32,7 @@ def sent(monkeypatch):
     from media_index import tasks
 
     ids: list[int] = []
-    monkeypatch.setattr(tasks.index_asset_task, "delay", lambda asset_id, resume=False: ids.append(asset_id))
+    monkeypatch.setattr(tasks.index_asset_task, "apply_async", lambda args, task_id: ids.append(args[0]))
     return ids
 
 

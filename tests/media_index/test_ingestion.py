@@ -1,5 +1,6 @@
 """Ingestion services on a real database and a real Milvus Lite server; the face engine is faked."""
 
+import io
 import shutil
 from pathlib import Path
 
@@ -134,21 +135,55 @@ def test_a_file_removed_before_indexing_fails_clearly(inbox, sent, engine, vecto
     assert "is gone" in asset.error
 
 
-def test_milvus_down_leaves_no_face_rows_and_the_asset_queued(inbox, sent, engine, settings, media_root):
+@pytest.fixture
+def milvus_down(settings):
     from media_index import vector_store
     from revsearch_site import processes
 
     settings.MILVUS_URI = f"http://127.0.0.1:{processes.free_port()}"
     vector_store.reset_client()
+    yield
+    vector_store.reset_client()
+
+
+def test_milvus_down_leaves_no_face_rows_and_the_asset_retrying(inbox, sent, engine, milvus_down, media_root):
+    from media_index import vector_store
+
     engine.faces = [fake_face(1)]
     asset = services.register_path(put(inbox, "person_b.jpg"))
     with pytest.raises(vector_store.VectorStoreUnavailable):
         services.index_asset(asset.pk)
     asset.refresh_from_db()
-    assert asset.status == Asset.Status.QUEUED
+    assert asset.status == Asset.Status.RETRYING
+    assert "Milvus at http://127.0.0.1:" in asset.error and "is not answering" in asset.error
     assert Face.objects.count() == 0
     assert not list(media_root.rglob("*.jpg"))
-    vector_store.reset_client()
+
+
+def test_the_task_retries_then_fails_and_reindex_failed_recovers(inbox, sent, engine, milvus_down, settings):
+    from django.core.management import call_command
+
+    from media_index import tasks
+
+    settings.RETRY_LIMIT = 2
+    engine.faces = [fake_face(1)]
+    asset = services.register_path(put(inbox, "person_b.jpg"))
+    attempts = []
+    claim = services._claim
+    # Count the attempts; in eager mode Celery runs each retry at once, in this process.
+    services_claim = lambda *args: attempts.append(args) or claim(*args)  # noqa: E731
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(services, "_claim", services_claim)
+        tasks.index_asset_task.apply((asset.pk,), task_id=Asset.objects.get(pk=asset.pk).task_id)
+    asset.refresh_from_db()
+    assert len(attempts) == 1 + settings.RETRY_LIMIT
+    assert asset.status == Asset.Status.FAILED
+    assert "is not answering" in asset.error and "reindex --failed" in asset.error
+
+    sent.clear()
+    call_command("reindex", "--failed", stdout=io.StringIO())
+    asset.refresh_from_db()
+    assert asset.status == Asset.Status.QUEUED and asset.error == "" and sent == [asset.pk]
 
 
 def test_deleting_an_asset_deletes_its_vectors_and_crops(inbox, sent, engine, vector_store_on, media_root):

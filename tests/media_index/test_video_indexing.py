@@ -46,7 +46,7 @@ def queued_video(tmp_path, monkeypatch, vector_store_on, media_root, settings):
 
     settings.VIDEO_CHUNK_FRAMES = 4
     sent = []
-    monkeypatch.setattr(tasks.index_asset_task, "delay", lambda asset_id, resume=False: sent.append((asset_id, resume)))
+    monkeypatch.setattr(tasks.index_asset_task, "apply_async", lambda args, task_id: sent.append((args[0], task_id)))
 
     def queue(source: Path = HAMILTON, name: str = "clip.mp4") -> Asset:
         asset = services.register_path(Path(shutil.copy(source, tmp_path / name)))
@@ -83,9 +83,11 @@ def test_a_long_video_hands_over_to_a_new_task_and_finishes_the_same(engine, que
     asset = queued_video()
     assert services.index_asset(asset.pk) is None
     assert Asset.objects.get(pk=asset.pk).status == Asset.Status.PROCESSING
-    assert asset.sent[-1] == (asset.pk, True)
     for _ in range(10):
-        if services.index_asset(asset.pk, resume=True) is not None:
+        # Each slice sends the next task; only that task may carry on.
+        asset_id, task_id = asset.sent[-1]
+        assert services.index_asset(asset_id, task_id="an-earlier-task") is None
+        if services.index_asset(asset_id, task_id=task_id) is not None:
             break
     assert Asset.objects.get(pk=asset.pk).status == Asset.Status.INDEXED
     expected = [frame.timestamp for frame in video.sample_frames(HAMILTON, video.probe(HAMILTON), 1.0)]
@@ -94,14 +96,15 @@ def test_a_long_video_hands_over_to_a_new_task_and_finishes_the_same(engine, que
 
 def test_a_crashed_worker_resumes_where_it_stopped(engine, queued_video, vector_store_on):
     asset = queued_video()
+    task_id = asset.sent[-1][1]
     engine.crash_on_call = 2
     with pytest.raises(Crash):
-        services.index_asset(asset.pk)
+        services.index_asset(asset.pk, task_id=task_id)
     asset.refresh_from_db()
     assert asset.status == Asset.Status.PROCESSING and asset.frames_done == 4
     engine.crash_on_call = None
-    # The redelivered task (or `serve` at its next start) carries on from frame 4; no frame is stored twice.
-    assert services.index_asset(asset.pk, resume=True) == Asset.Status.INDEXED
+    # The redelivered task carries on from frame 4; no frame is stored twice.
+    assert services.index_asset(asset.pk, task_id=task_id) == Asset.Status.INDEXED
     expected = [frame.timestamp for frame in video.sample_frames(HAMILTON, video.probe(HAMILTON), 1.0)]
     assert frame_times(asset) == pytest.approx(expected, abs=1e-6)
     assert vector_store_on.count() == len(expected)

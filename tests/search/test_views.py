@@ -44,7 +44,7 @@ def jpeg_upload(name: str = "query.jpg", size=(200, 100)) -> io.BytesIO:
 def indexed_asset(tmp_path, engine, vector_store_on, media_root, monkeypatch):
     from media_index import tasks
 
-    monkeypatch.setattr(tasks.index_asset_task, "delay", lambda asset_id, resume=False: None)
+    monkeypatch.setattr(tasks.index_asset_task, "apply_async", lambda args, task_id: None)
     asset = services.register_path(shutil.copy(SAMPLES / "two_people.jpg", tmp_path / "two_people.jpg"))
     services.index_asset(asset.pk)
     return Asset.objects.get(pk=asset.pk)
@@ -168,7 +168,7 @@ def test_admin_reindex_action_queues_again(admin_client, indexed_asset, monkeypa
     from media_index import tasks
 
     sent = []
-    monkeypatch.setattr(tasks.index_asset_task, "delay", lambda asset_id, resume=False: sent.append(asset_id))
+    monkeypatch.setattr(tasks.index_asset_task, "apply_async", lambda args, task_id: sent.append(args[0]))
     answer = admin_client.post(
         "/admin/media_index/asset/",
         {"action": "reindex", "_selected_action": [indexed_asset.pk]},

@@ -15,12 +15,22 @@ from media_index import services
 
 logger = logging.getLogger(__name__)
 
+# How often tasks that never reached the queue (Redis was down) are sent again.
+RESEND_SECONDS = 5.0
+
 
 class PathRecorder(FileSystemEventHandler):
-    """Records which files changed and when; the command's loop does the work."""
+    """Records which files changed, when, and whether their writer has closed them; the command's loop works.
 
-    def __init__(self) -> None:
+    A file is ready once its writer closed it (or it was renamed into place) and nothing touched it for
+    quiet_seconds, or, when no close is ever seen (a file moved in from elsewhere, a network folder, a writer
+    that keeps it open), once nothing has changed it for stable_seconds.
+    """
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self.clock = clock
         self.last_event: dict[Path, float] = {}
+        self.complete: set[Path] = set()
         self.gone: set[Path] = set()
         self.lock = threading.Lock()
 
@@ -30,10 +40,14 @@ class PathRecorder(FileSystemEventHandler):
         with self.lock:
             if event.event_type in ("deleted", "moved"):
                 self.gone.add(Path(event.src_path))
-            if event.event_type != "deleted":
-                self.last_event[Path(event.dest_path if event.event_type == "moved" else event.src_path)] = (
-                    time.monotonic()
-                )
+            if event.event_type == "deleted":
+                return
+            path = Path(event.dest_path if event.event_type == "moved" else event.src_path)
+            self.last_event[path] = self.clock()
+            if event.event_type in ("closed", "moved"):
+                self.complete.add(path)
+            elif event.event_type in ("created", "modified"):
+                self.complete.discard(path)
 
     def take_gone(self) -> set[Path]:
         """Paths deleted or moved away, once no file waits to settle: a rename's new name is registered first."""
@@ -43,13 +57,18 @@ class PathRecorder(FileSystemEventHandler):
             gone, self.gone = self.gone, set()
         return gone
 
-    def settled(self, quiet_seconds: float) -> list[Path]:
-        """Paths with no event for quiet_seconds: their writer is done with them."""
-        now = time.monotonic()
+    def settled(self, quiet_seconds: float, stable_seconds: float) -> list[Path]:
+        """Paths whose writers are done with them."""
+        now = self.clock()
         with self.lock:
-            ready = [path for path, seen in self.last_event.items() if now - seen >= quiet_seconds]
+            ready = [
+                path
+                for path, seen in self.last_event.items()
+                if now - seen >= (quiet_seconds if path in self.complete else stable_seconds)
+            ]
             for path in ready:
                 del self.last_event[path]
+                self.complete.discard(path)
         return sorted(ready)
 
 
@@ -58,14 +77,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--once", action="store_true", help="Catch up on the inbox once and exit.")
-        parser.add_argument(
-            "--quiet-seconds",
-            type=float,
-            default=1.0,
-            help="How long a file must be left alone before it is read.",
-        )
 
-    def handle(self, *args, once: bool, quiet_seconds: float, **options) -> None:
+    def handle(self, *args, once: bool, **options) -> None:
         inbox: Path = settings.INBOX_DIR
         inbox.mkdir(parents=True, exist_ok=True)
         self.stopping = False
@@ -80,9 +93,14 @@ class Command(BaseCommand):
         logger.info("watching %s", inbox)
         self.inbox = inbox
         self.catch_up(inbox)
+        next_resend = 0.0
         try:
             while not once and not self.stopping:
-                if not self.register_settled(recorder, quiet_seconds):
+                if time.monotonic() >= next_resend:
+                    # Tasks that could not be sent while Redis was down go out once it is back.
+                    self.send_unsent()
+                    next_resend = time.monotonic() + RESEND_SECONDS
+                if not self.register_settled(recorder):
                     time.sleep(0.25)
         finally:
             observer.stop()
@@ -105,9 +123,10 @@ class Command(BaseCommand):
         missing = services.mark_missing(services.missing_under(inbox))
         logger.info("caught up on %d files in %s; %d assets missing", seen, inbox, missing)
 
-    def register_settled(self, recorder: PathRecorder, quiet_seconds: float) -> bool:
+    def register_settled(self, recorder: PathRecorder) -> bool:
         """Register the files whose writers are done; says whether there were any."""
-        paths = [path for path in recorder.settled(quiet_seconds) if path.is_file() and services.is_candidate(path)]
+        settled = recorder.settled(settings.INBOX_QUIET_SECONDS, settings.INBOX_STABLE_SECONDS)
+        paths = [path for path in settled if path.is_file() and services.is_candidate(path)]
         for path in paths:
             self.register(path)
         # Moved-in files were registered first, so a rename keeps its asset rather than leaving it missing.
@@ -115,6 +134,12 @@ class Command(BaseCommand):
         if gone:
             services.mark_missing(gone)
         return bool(paths or gone)
+
+    def send_unsent(self) -> None:
+        try:
+            services.send_unsent()
+        except Exception:
+            logger.exception("could not send the waiting indexing tasks; trying again in %s s", RESEND_SECONDS)
 
     def register(self, path: Path) -> None:
         try:

@@ -1,0 +1,97 @@
+"""When the watcher reads a file: after its writer closed it, or after it stopped changing (fake events, fake clock)."""
+
+from pathlib import Path
+
+from watchdog.events import (
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+)
+
+from media_index.management.commands.watch import PathRecorder
+
+QUIET, STABLE = 1.0, 5.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def recorder_at(clock: Clock, *timed_events: tuple[float, FileSystemEvent]) -> PathRecorder:
+    recorder = PathRecorder(clock=clock)
+    for at, event in timed_events:
+        clock.now = at
+        recorder.on_any_event(event)
+    return recorder
+
+
+def test_a_closed_file_is_read_after_the_quiet_time():
+    clock = Clock()
+    recorder = recorder_at(
+        clock,
+        (0.0, FileCreatedEvent("/in/a.jpg")),
+        (0.1, FileModifiedEvent("/in/a.jpg")),
+        (0.2, FileClosedEvent("/in/a.jpg")),
+    )
+    clock.now = 0.2 + QUIET - 0.01
+    assert recorder.settled(QUIET, STABLE) == []
+    clock.now = 0.2 + QUIET
+    assert recorder.settled(QUIET, STABLE) == [Path("/in/a.jpg")]
+    assert recorder.settled(QUIET, STABLE) == [], "each file is handed over once"
+
+
+def test_a_file_still_open_for_writing_waits_until_it_stops_changing():
+    clock = Clock()
+    # A slow copy: it wrote, paused longer than the quiet time, wrote again, and has not closed the file.
+    recorder = recorder_at(
+        clock,
+        (0.0, FileCreatedEvent("/in/big.mp4")),
+        (0.5, FileModifiedEvent("/in/big.mp4")),
+        (3.0, FileModifiedEvent("/in/big.mp4")),
+    )
+    clock.now = 2.9
+    assert recorder.settled(QUIET, STABLE) == [], "read during the pause"
+    clock.now = 3.0 + STABLE - 0.01
+    assert recorder.settled(QUIET, STABLE) == []
+    clock.now = 3.0 + STABLE
+    assert recorder.settled(QUIET, STABLE) == [Path("/in/big.mp4")]
+
+
+def test_a_write_after_the_close_waits_for_the_next_close():
+    clock = Clock()
+    recorder = recorder_at(clock, (0.0, FileClosedEvent("/in/a.jpg")), (0.5, FileModifiedEvent("/in/a.jpg")))
+    clock.now = 0.5 + QUIET
+    assert recorder.settled(QUIET, STABLE) == []
+    clock.now = 2.0
+    recorder.on_any_event(FileClosedEvent("/in/a.jpg"))
+    clock.now = 2.0 + QUIET
+    assert recorder.settled(QUIET, STABLE) == [Path("/in/a.jpg")]
+
+
+def test_a_rename_into_place_is_complete_and_its_old_name_gone():
+    clock = Clock()
+    recorder = recorder_at(
+        clock,
+        (0.0, FileCreatedEvent("/in/a.jpg.part")),
+        (0.1, FileClosedEvent("/in/a.jpg.part")),
+        (0.2, FileMovedEvent("/in/a.jpg.part", "/in/a.jpg")),
+    )
+    assert recorder.take_gone() == set(), "the new name is registered before the old one is given up"
+    clock.now = 0.2 + QUIET
+    assert recorder.settled(QUIET, STABLE) == [Path("/in/a.jpg"), Path("/in/a.jpg.part")]
+    assert recorder.take_gone() == {Path("/in/a.jpg.part")}
+
+
+def test_a_deleted_file_is_only_gone():
+    clock = Clock()
+    recorder = recorder_at(clock, (0.0, FileDeletedEvent("/in/a.jpg")))
+    clock.now = 100.0
+    assert recorder.settled(QUIET, STABLE) == []
+    assert recorder.take_gone() == {Path("/in/a.jpg")}
