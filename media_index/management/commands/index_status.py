@@ -1,8 +1,11 @@
 """How many assets are in each status, and how many face vectors Milvus holds; or every asset, one per line."""
 
 import json
+import signal
+import time
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Count
 
 from media_index import services, vector_store
 from media_index.models import Asset, Face
@@ -14,11 +17,34 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true", dest="as_json", help="Print JSON.")
         parser.add_argument("--assets", action="store_true", help="List every asset with its status and error.")
+        parser.add_argument(
+            "--every", type=float, metavar="SECONDS", help="Print the counts again every SECONDS until stopped."
+        )
 
-    def handle(self, *args, as_json: bool, assets: bool, **options) -> None:
+    def handle(self, *args, as_json: bool, assets: bool, every: float | None, **options) -> None:
         if assets:
             self.list_assets(as_json)
-            return
+        elif every is None:
+            self.counts(as_json)
+        else:
+            self.follow(as_json, every)
+
+    def follow(self, as_json: bool, every: float) -> None:
+        """Counts every few seconds, from one process: cheap enough to watch a large import (or a soak) closely."""
+        if every <= 0:
+            raise CommandError(f"--every {every}: give a number of seconds above 0")
+        self.stopping = False
+        signal.signal(signal.SIGINT, self.stop)
+        signal.signal(signal.SIGTERM, self.stop)
+        while not self.stopping:
+            self.counts(as_json)
+            self.stdout.flush()
+            time.sleep(every)
+
+    def stop(self, signum, _frame) -> None:
+        self.stopping = True
+
+    def counts(self, as_json: bool) -> None:
         counts = services.status_counts() | {"faces": Face.objects.count()}
         if as_json:
             self.stdout.write(json.dumps(counts))
@@ -28,10 +54,10 @@ class Command(BaseCommand):
         self.stdout.write(f"{'vectors':>12} {vector_store.count()}")
 
     def list_assets(self, as_json: bool) -> None:
-        for asset in Asset.objects.order_by("path"):
+        for asset in Asset.objects.order_by("path").annotate(face_count=Count("faces")):
             if as_json:
                 record = {"id": asset.pk, "path": asset.path, "kind": asset.kind, "status": asset.status}
-                record |= {"error": asset.error}
+                record |= {"error": asset.error, "faces": asset.face_count}
                 self.stdout.write(json.dumps(record | {"frames_done": asset.frames_done, "frames": asset.frames_total}))
             else:
                 self.stdout.write(f"{asset.status:>11}  {asset.progress:>16}  {asset.path}  {asset.error}".rstrip())
