@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
@@ -28,6 +29,10 @@ PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".s
 PREVIEW_SIDE = 480
 FRAME_SIDE = 480
 PILLOW_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO"}
+
+
+# Statuses of an asset whose indexing has not ended.
+UNFINISHED = (Asset.Status.QUEUED, Asset.Status.PROCESSING, Asset.Status.RETRYING)
 
 
 class UnreadablePhoto(Exception):
@@ -90,7 +95,7 @@ def register_path(path: Path, within: Path | None = None) -> Asset | None:
         if kind == Asset.Kind.OTHER:
             fields |= {
                 "status": Asset.Status.UNSUPPORTED,
-                "error": f"{path.suffix or 'no suffix'}: not a photo or video",
+                "error": f"{path.name}: not a photo or video (by its suffix {path.suffix or '(none)'})",
             }
         elif original:
             fields |= {"status": Asset.Status.DUPLICATE, "duplicate_of": original}
@@ -243,11 +248,20 @@ def open_photo(path: Path | BinaryIO) -> Image.Image:
                     " (REVSEARCH_MAX_IMAGE_PIXELS)"
                 )
             image.load()
-            return ImageOps.exif_transpose(image).convert("RGB")
+            return _to_rgb(ImageOps.exif_transpose(image))
     except FileNotFoundError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise UnreadablePhoto(f"cannot decode the photo: {error}") from error
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB; 16-bit and 32-bit grey is scaled down, which Pillow's convert would clip to white."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float32)
+        top = 65535.0 if values.max(initial=0) > 255 else 255.0
+        image = Image.fromarray(np.clip(values * (255.0 / top), 0, 255).astype(np.uint8), "L")
+    return image.convert("RGB")
 
 
 def index_asset(asset_id: int, task_id: str | None = None) -> str | None:
@@ -331,7 +345,10 @@ def give_up(asset_id: int, error: Exception) -> str:
 
 
 def _index_photo(asset: Asset) -> int:
-    photo = open_photo(Path(asset.path))
+    path = Path(asset.path)
+    if path.stat().st_size == 0:
+        raise UnreadablePhoto("the file is empty (0 bytes): the copy failed or has not begun; copy it again")
+    photo = open_photo(path)
     faces = face_engine.find_faces(photo)
     _store_faces(asset, faces, photo)
     return len(faces)
@@ -496,9 +513,9 @@ def check_index() -> IndexCheck:
     stored = vector_store.stored_faces()
     faces = set(Face.objects.values_list("id", flat=True))
     changed = []
-    for asset in Asset.objects.exclude(status__in=[Asset.Status.MISSING, Asset.Status.QUEUED]).only(
-        "path", "size", "mtime"
-    ):
+    # Files never read (unsupported, or links out of the inbox) and those still on their way have nothing to redo.
+    unread = [Asset.Status.MISSING, Asset.Status.UNSUPPORTED, *UNFINISHED]
+    for asset in Asset.objects.exclude(status__in=unread).only("path", "size", "mtime"):
         try:
             stat = Path(asset.path).stat()
         except FileNotFoundError:

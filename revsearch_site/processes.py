@@ -3,6 +3,7 @@
 `manage.py serve` and the flow tests both use these, so the tests run the service as users do.
 """
 
+import contextlib
 import logging
 import os
 import signal
@@ -28,10 +29,12 @@ class Process:
     env: dict[str, str] | None = None
     ready_port: int | None = None
     stop_signal: int = signal.SIGTERM
+    log_file: Path | None = None
     popen: subprocess.Popen | None = field(default=None, repr=False)
 
     def start(self, log_file: Path | None = None) -> "Process":
-        output = log_file.open("ab") if log_file else None
+        self.log_file = log_file or self.log_file
+        output = self.log_file.open("ab") if self.log_file else None
         self.popen = subprocess.Popen(
             self.argv,
             env=self.env,
@@ -59,6 +62,11 @@ class Process:
 
     def running(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
+
+    def clear_leftovers(self) -> None:
+        """Kill what the process left behind when it died (e.g. a killed Celery worker's pool children)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
 
     def stop(self, timeout: float = 20.0) -> None:
         """Ask the process to stop; kill its whole session if it has not stopped in time."""

@@ -91,11 +91,12 @@ TORCH_THREADS = env_int("REVSEARCH_TORCH_THREADS", 1, minimum=1)
 FACE_MIN_PROBABILITY = env_float("REVSEARCH_FACE_MIN_PROBABILITY", 0.95)
 FACE_MIN_SIZE = env_int("REVSEARCH_FACE_MIN_SIZE", 40, minimum=1)
 FACE_DETECT_MAX_SIDE = env_int("REVSEARCH_FACE_DETECT_MAX_SIDE", 1280, minimum=160)
-# The watcher reads a file once its writer closed it and it was left alone for INBOX_QUIET_SECONDS, or, when no
-# close is seen (moved in from elsewhere, a network folder, a writer keeping it open), once it has not changed
-# for INBOX_STABLE_SECONDS.
+# The watcher reads a file once nothing touched it for INBOX_QUIET_SECONDS after its writer closed it (or it was
+# renamed into place); for INBOX_STABLE_SECONDS when no writer was seen (moved in from another disk, a network
+# folder); for INBOX_OPEN_SECONDS when a writer was seen that has not closed it yet (it may pause and go on).
 INBOX_QUIET_SECONDS = env_float("REVSEARCH_INBOX_QUIET_SECONDS", 1.0, above=0)
 INBOX_STABLE_SECONDS = env_float("REVSEARCH_INBOX_STABLE_SECONDS", 5.0, above=0)
+INBOX_OPEN_SECONDS = env_float("REVSEARCH_INBOX_OPEN_SECONDS", 60.0, above=0)
 # A file deleted from the inbox leaves its asset `missing`; with this on, its faces leave the index too (off by
 # default, so that a folder unmounted for a while does not empty the index).
 MISSING_REMOVES_FACES = env_bool("REVSEARCH_MISSING_REMOVES_FACES", False)

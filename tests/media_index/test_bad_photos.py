@@ -29,6 +29,7 @@ def index(path):
         ("alpha.png", lambda path: Image.new("RGBA", (120, 90), (200, 100, 50, 128)).save(path)),
         ("grey.tiff", lambda path: Image.new("L", (120, 90), 128).save(path)),
         ("palette.bmp", lambda path: Image.new("P", (120, 90), 3).save(path)),
+        ("thirty-two-bit.tiff", lambda path: Image.new("I", (120, 90), 30000).save(path)),
         ("ünïcode name with spaces.webp", lambda path: Image.new("RGB", (120, 90), "blue").save(path)),
     ],
 )
@@ -37,6 +38,8 @@ def test_unusual_photos_are_decoded_as_rgb(inbox, sent, vector_store_on, media_r
 
     def find_faces(image):
         seen.append((image.mode, image.size))
+        # The picture survives: a mid-tone stays a mid-tone rather than clipping to white or black.
+        assert 10 < np.asarray(image).mean() < 245, f"{name} decoded to a flat image"
         return [fake_face(1)]
 
     monkeypatch.setattr(face_engine, "find_faces", find_faces)

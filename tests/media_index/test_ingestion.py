@@ -89,7 +89,7 @@ def test_a_photo_without_faces_is_marked_so(inbox, sent, engine, vector_store_on
 @pytest.mark.parametrize(
     "content, message",
     [
-        (b"", "cannot decode"),
+        (b"", "the file is empty"),
         (b"GIF89a not really", "cannot decode"),
         (b"\xff\xd8\xff\xe0 truncated", "cannot decode"),
     ],

@@ -12,6 +12,10 @@ from revsearch_site import processes
 
 logger = logging.getLogger(__name__)
 
+# A process that exits on its own is started again, unless it exits this often: then something is wrong for good.
+RESTART_LIMIT = 5
+RESTART_WINDOW_SECONDS = 300.0
+
 
 class Command(BaseCommand):
     help = "Start every process of RevSearch and stop them all on Ctrl-C or SIGTERM."
@@ -43,15 +47,35 @@ class Command(BaseCommand):
                 f"RevSearch is up: http://{settings.BIND_ADDRESS}:{settings.PORT}/ (inbox {settings.INBOX_DIR})."
                 " Press Ctrl-C to stop."
             )
+            restarts: dict[str, list[float]] = {}
             while not self.stopping:
                 for process in started:
-                    if not process.running():
-                        raise CommandError(f"{process.name} exited with code {process.popen.returncode}; stopping")
+                    if not process.running() and not self.stopping:
+                        self.restart(process, restarts.setdefault(process.name, []))
                 time.sleep(0.5)
         finally:
             for process in reversed(started):
                 process.stop()
         self.stdout.write("RevSearch stopped.")
+
+    def restart(self, process: processes.Process, times: list[float]) -> None:
+        """Start a process that died again, and re-queue what a dead worker was doing."""
+        now = time.monotonic()
+        times[:] = [at for at in times if now - at < RESTART_WINDOW_SECONDS] + [now]
+        code = process.popen.returncode
+        if len(times) > RESTART_LIMIT:
+            raise CommandError(
+                f"{process.name} exited with code {code} {RESTART_LIMIT} times in {RESTART_WINDOW_SECONDS:.0f} s;"
+                f" stopping. See {process.log_file or 'the output above'}"
+            )
+        logger.warning("%s exited with code %s; starting it again", process.name, code)
+        process.clear_leftovers()
+        process.start()
+        process.wait_ready()
+        if process.name == "celery-worker" and settings.REDIS_EMBEDDED:
+            # Its tasks would come back only after the visibility timeout; this queue has no other worker.
+            requeued = services.requeue_unfinished()
+            logger.info("queued %d assets again that the worker had not finished", requeued)
 
     def backing_services(self) -> list[processes.Process]:
         """Redis and Milvus Lite, unless REDIS_URL or MILVUS_URI point at servers run elsewhere."""

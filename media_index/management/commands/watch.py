@@ -1,6 +1,9 @@
 """Watch the inbox: every new, finished or moved-in file becomes an asset with its indexing queued."""
 
+import errno
+import fcntl
 import logging
+import os
 import signal
 import threading
 import time
@@ -19,18 +22,41 @@ logger = logging.getLogger(__name__)
 RESEND_SECONDS = 5.0
 
 
-class PathRecorder(FileSystemEventHandler):
-    """Records which files changed, when, and whether their writer has closed them; the command's loop works.
+def open_for_writing(path: Path) -> bool:
+    """Whether some process holds the file open for writing; False when the system cannot tell.
 
-    A file is ready once its writer closed it (or it was renamed into place) and nothing touched it for
-    quiet_seconds, or, when no close is ever seen (a file moved in from elsewhere, a network folder, a writer
-    that keeps it open), once nothing has changed it for stable_seconds.
+    The kernel refuses a read lease on a file that anyone has open for writing (fcntl(2), F_SETLEASE); the
+    lease is given back at once. Leases need the file's owner (or CAP_LEASE) and a local file system.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.fcntl(descriptor, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+    except OSError as error:
+        return error.errno == errno.EAGAIN
+    else:
+        fcntl.fcntl(descriptor, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        return False
+    finally:
+        os.close(descriptor)
+
+
+class PathRecorder(FileSystemEventHandler):
+    """Records which files changed, when, and how far their writers are; the command's loop does the work.
+
+    A file is ready once nothing touched it for:
+    - quiet_seconds after its writer closed it, or after it was renamed into place;
+    - stable_seconds when no writer was seen (moved in from another disk, linked, or a network folder);
+    - open_seconds when a writer was seen but has not closed it (it may pause and go on writing).
     """
 
     def __init__(self, clock=time.monotonic) -> None:
         self.clock = clock
         self.last_event: dict[Path, float] = {}
         self.complete: set[Path] = set()
+        self.writing: set[Path] = set()
         self.gone: set[Path] = set()
         self.lock = threading.Lock()
 
@@ -46,8 +72,19 @@ class PathRecorder(FileSystemEventHandler):
             self.last_event[path] = self.clock()
             if event.event_type in ("closed", "moved"):
                 self.complete.add(path)
-            elif event.event_type in ("created", "modified"):
+                self.writing.discard(path)
+            elif event.event_type == "modified":
+                self.writing.add(path)
                 self.complete.discard(path)
+            elif event.event_type == "created":
+                self.complete.discard(path)
+
+    def still_writing(self, path: Path) -> None:
+        """A file found open for writing: wait for its writer as if a write had just been seen."""
+        with self.lock:
+            self.last_event[path] = self.clock()
+            self.writing.add(path)
+            self.complete.discard(path)
 
     def take_gone(self) -> set[Path]:
         """Paths deleted or moved away, once no file waits to settle: a rename's new name is registered first."""
@@ -57,18 +94,22 @@ class PathRecorder(FileSystemEventHandler):
             gone, self.gone = self.gone, set()
         return gone
 
-    def settled(self, quiet_seconds: float, stable_seconds: float) -> list[Path]:
+    def settled(self, quiet_seconds: float, stable_seconds: float, open_seconds: float) -> list[Path]:
         """Paths whose writers are done with them."""
         now = self.clock()
         with self.lock:
-            ready = [
-                path
-                for path, seen in self.last_event.items()
-                if now - seen >= (quiet_seconds if path in self.complete else stable_seconds)
-            ]
+            ready = []
+            for path, seen in self.last_event.items():
+                if path in self.complete:
+                    wait = quiet_seconds
+                else:
+                    wait = open_seconds if path in self.writing else stable_seconds
+                if now - seen >= wait:
+                    ready.append(path)
             for path in ready:
                 del self.last_event[path]
                 self.complete.discard(path)
+                self.writing.discard(path)
         return sorted(ready)
 
 
@@ -92,7 +133,7 @@ class Command(BaseCommand):
         # Start watching before catching up, so nothing that arrives during the catch-up is missed.
         logger.info("watching %s", inbox)
         self.inbox = inbox
-        self.catch_up(inbox)
+        self.catch_up(inbox, recorder)
         next_resend = 0.0
         try:
             while not once and not self.stopping:
@@ -111,13 +152,16 @@ class Command(BaseCommand):
         logger.info("watcher got signal %s; stopping", signum)
         self.stopping = True
 
-    def catch_up(self, inbox: Path) -> None:
-        """Register files that arrived or changed while the watcher was down."""
+    def catch_up(self, inbox: Path, recorder: PathRecorder) -> None:
+        """Register files that arrived or changed while the watcher was down (those still being written, later)."""
         seen = 0
         for path in services.walk_files([inbox]):
             if self.stopping:
                 return
-            self.register(path)
+            if open_for_writing(path):
+                recorder.still_writing(path)
+            else:
+                self.register(path)
             seen += 1
         # After registering, so that files moved while the watcher was down have taken their assets along.
         missing = services.mark_missing(services.missing_under(inbox))
@@ -125,10 +169,16 @@ class Command(BaseCommand):
 
     def register_settled(self, recorder: PathRecorder) -> bool:
         """Register the files whose writers are done; says whether there were any."""
-        settled = recorder.settled(settings.INBOX_QUIET_SECONDS, settings.INBOX_STABLE_SECONDS)
+        settled = recorder.settled(
+            settings.INBOX_QUIET_SECONDS, settings.INBOX_STABLE_SECONDS, settings.INBOX_OPEN_SECONDS
+        )
         paths = [path for path in settled if path.is_file() and services.is_candidate(path)]
         for path in paths:
-            self.register(path)
+            if open_for_writing(path):
+                # Its writes were not all seen (e.g. it was written into a folder as the folder appeared).
+                recorder.still_writing(path)
+            else:
+                self.register(path)
         # Moved-in files were registered first, so a rename keeps its asset rather than leaving it missing.
         gone = recorder.take_gone()
         if gone:
