@@ -142,6 +142,10 @@ def mark_missing(paths: Iterable[Path]) -> int:
     for asset in Asset.objects.filter(path__in=[str(path) for path in paths]).exclude(status=Asset.Status.MISSING):
         if Path(asset.path).exists():
             continue
+        stand_in = next((copy for copy in asset.duplicates.order_by("pk") if Path(copy.path).exists()), None)
+        if stand_in:
+            _take_over_copy(asset, stand_in)
+            continue
         with transaction.atomic():
             if settings.MISSING_REMOVES_FACES:
                 clear_index(asset)
@@ -151,6 +155,16 @@ def mark_missing(paths: Iterable[Path]) -> int:
         logger.info("asset %s is missing: %s", asset.pk, asset.path)
         count += 1
     return count
+
+
+def _take_over_copy(asset: Asset, copy: Asset) -> None:
+    """The asset's file is gone but a copy is still in the archive: the asset lives on at the copy's path."""
+    with transaction.atomic():
+        path = Path(copy.path)
+        Asset.objects.filter(pk=copy.pk).delete()
+        stat = path.stat()
+        _follow_move(asset, path, {"size": stat.st_size, "mtime": stat.st_mtime})
+    logger.info("asset %s: its file is gone, its copy %s (asset %s) stands in", asset.pk, path, copy.pk)
 
 
 def missing_under(folder: Path) -> list[Path]:

@@ -258,3 +258,18 @@ def test_a_deleted_file_leaves_its_asset_missing(
     assert back.pk == asset.pk
     assert back.status == (Asset.Status.QUEUED if removes_faces else Asset.Status.INDEXED)
     assert sent == ([asset.pk] if removes_faces else [])
+
+
+def test_when_a_file_goes_its_copy_takes_over_its_asset(inbox, sent, engine, vector_store_on, media_root):
+    engine.faces = [fake_face(1)]
+    original = services.register_path(put(inbox, "person_b.jpg"))
+    services.index_asset(original.pk)
+    copy = services.register_path(put(inbox, "person_b.jpg", "copy of person_b.jpg"))
+    assert copy.status == Asset.Status.DUPLICATE
+    face = original.faces.get()
+
+    Path(original.path).unlink()
+    services.mark_missing([Path(original.path)])
+    survivor = Asset.objects.get()
+    assert (survivor.pk, survivor.path, survivor.status) == (original.pk, copy.path, Asset.Status.INDEXED)
+    assert list(survivor.faces.all()) == [face] and vector_store_on.count() == 1
