@@ -117,6 +117,17 @@ MAX_UPLOAD_BYTES = env_int("REVSEARCH_MAX_UPLOAD_MB", 25, minimum=1) * 1024 * 10
 DEBUG = env_bool("REVSEARCH_DEBUG", False)
 ALLOWED_HOSTS = env_str("REVSEARCH_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in env_str("REVSEARCH_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# Behind a TLS-terminating proxy (the production deployment): secure cookies, redirects to HTTPS, HSTS, and the
+# proxy's X-Forwarded-Proto trusted. Off by default, so `make run` works over plain HTTP on this machine.
+HTTPS = env_bool("REVSEARCH_HTTPS", False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("REVSEARCH_HSTS_SECONDS", 3600, minimum=1)
+    # HSTS for every subdomain, and browsers' preload lists, bind the whole domain for a long time: that is the
+    # domain owner's decision, not this service's.
+    SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 
 
 def _secret_key() -> str:
@@ -227,7 +238,12 @@ LOG_LEVEL = env_str("REVSEARCH_LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "line": {
+            "()": "revsearch_site.log_format.OneLineFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
