@@ -120,6 +120,7 @@ CSRF_TRUSTED_ORIGINS = [o for o in env_str("REVSEARCH_CSRF_TRUSTED_ORIGINS", "")
 # Behind a TLS-terminating proxy (the production deployment): secure cookies, redirects to HTTPS, HSTS, and the
 # proxy's X-Forwarded-Proto trusted. Off by default, so `make run` works over plain HTTP on this machine.
 HTTPS = env_bool("REVSEARCH_HTTPS", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # container health checks ask over plain HTTP from inside
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True

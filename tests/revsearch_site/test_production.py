@@ -29,6 +29,12 @@ def test_the_deployment_check_reports_nothing_with_production_settings():
     assert "no issues" in done.stdout
 
 
+def test_behind_https_pages_redirect_but_the_health_check_answers_over_http(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/").status_code == 301
+    assert client.get("/healthz").status_code in (200, 503)
+
+
 def test_the_deployment_check_catches_plain_http_and_debug():
     done = manage("check", "--deploy", "--fail-level", "WARNING", env={"REVSEARCH_DEBUG": "1"})
     assert done.returncode != 0
