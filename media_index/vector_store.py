@@ -172,14 +172,15 @@ def search_many(
         data=[np.asarray(vector, dtype=np.float32).tolist() for vector in vectors],
         filter=filter_expression,
         limit=min(top_k, MAX_LIMIT),
-        output_fields=["asset_id", "timestamp"],
+        # The key is asked for by name: Milvus 2.3 servers do not put it in the hit under the field's name.
+        output_fields=["face_id", "asset_id", "timestamp"],
         search_params={"metric_type": "L2", "params": {"ef": max(64, top_k)}},
     )
     # Milvus reports squared L2 distances; the square root is the Euclidean distance people expect.
     return [
         [
             Hit(
-                face_id=int(hit["face_id"]),
+                face_id=int(hit["entity"]["face_id"]),
                 asset_id=int(hit["entity"]["asset_id"]),
                 distance=math.sqrt(max(float(hit["distance"]), 0.0)),
                 timestamp=float(hit["entity"]["timestamp"]),

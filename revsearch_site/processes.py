@@ -34,15 +34,16 @@ class Process:
 
     def start(self, log_file: Path | None = None) -> "Process":
         self.log_file = log_file or self.log_file
-        output = self.log_file.open("ab") if self.log_file else None
-        self.popen = subprocess.Popen(
-            self.argv,
-            env=self.env,
-            cwd=BASE_DIR,
-            start_new_session=True,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+        with self.log_file.open("ab") if self.log_file else contextlib.nullcontext() as output:
+            # The child keeps its own copy of the log's descriptor; this process closes its one.
+            self.popen = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                cwd=BASE_DIR,
+                start_new_session=True,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         logger.info("started %s (pid %s)", self.name, self.popen.pid)
         return self
 
@@ -114,6 +115,18 @@ def milvus_lite(port: int, data_dir: Path) -> Process:
     """The Milvus Lite server, shared by the web process and every worker."""
     argv = [str(Path(sys.executable).with_name("milvus-lite")), "server", "--data-dir", str(data_dir)]
     return Process("milvus-lite", argv + ["--host", "127.0.0.1", "--port", str(port)], ready_port=port)
+
+
+def milvus_standalone(port: int, data_dir: Path) -> Process:
+    """A real Milvus standalone server (PyPI `milvus`: embedded etcd, local storage), for tests against one.
+
+    SIGINT to the wrapper stops the server too; SIGTERM leaves the server binary running. Some of its ports
+    (metrics, health) are fixed and listen on every interface, so only one runs on a machine at a time.
+    """
+    argv = [str(Path(sys.executable).with_name("milvus-server")), "--data", str(data_dir), "--proxy-port", str(port)]
+    for role in ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode"):
+        argv += ["--extra-config", f"{role}.ip=127.0.0.1"]
+    return Process("milvus-standalone", argv, ready_port=port, stop_signal=signal.SIGINT)
 
 
 def manage(name: str, *args: str, env: dict[str, str] | None = None) -> Process:

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -14,23 +15,19 @@ HAMILTON = EXAMPLES / "short_hamilton_clip.mp4"
 CROWD = DATA_DIR / "facenet-pytorch" / "examples" / "video.mp4"
 
 
-@pytest.fixture(scope="session")
-def service(tmp_path_factory) -> Instance:
-    """The running service; stopping it checks that serve exits 0 and frees its ports."""
-    service = Instance(tmp_path_factory.mktemp("home"), ADMIN_PASSWORD, workers=2).prepare()
+def photo_service(home: Path, **env: str) -> Instance:
+    """The service of the photo flow, prepared, with one photo already waiting (extra environment in env)."""
+    service = Instance(home, ADMIN_PASSWORD, workers=2)
+    service.env |= env
+    service.prepare()
     # A file that arrives while the service is down is picked up when the watcher starts.
     (service.inbox / "before").mkdir(parents=True)
     shutil.copy(EXAMPLES / "alex-lacamoire.png", service.inbox / "before" / "alex-lacamoire.png")
-    with service:
-        yield service
+    return service
 
 
-@pytest.fixture(scope="session")
-def indexed(service) -> dict[str, int]:
-    """The photo set of the photo flow, copied into the inbox while the service runs; the counts once indexed.
-
-    One more photo was placed before the service started (see `service`).
-    """
+def drop_photo_set(service: Instance) -> dict[str, int]:
+    """Copy the photo set into the running service's inbox; the counts once it is indexed."""
     for name in ("obama.jpg", "biden.jpg", "two_people.jpg"):
         shutil.copy(EXAMPLES / name, service.inbox / name)
     shutil.copytree(KNN_TRAIN, service.inbox / "train")
@@ -41,6 +38,19 @@ def indexed(service) -> dict[str, int]:
     partial.rename(service.inbox / "obama-240p.jpg")
     arrived = 1 + 3 + len(list(KNN_TRAIN.rglob("*.jp*g"))) + 1 + 1
     return service.wait_until_idle(expected_assets=arrived)
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory) -> Instance:
+    """The running service on Milvus Lite; stopping it checks that serve exits 0 and frees its ports."""
+    with photo_service(tmp_path_factory.mktemp("home")) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def indexed(service) -> dict[str, int]:
+    """The photo set in the service's inbox, indexed; one more photo was placed before it started."""
+    return drop_photo_set(service)
 
 
 @pytest.fixture(scope="session")

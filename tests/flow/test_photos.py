@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from revsearch_site import processes
+from revsearch_site.instance import Instance
 from tests.conftest import EXAMPLES
+from tests.flow.conftest import drop_photo_set, photo_service
 
 pytestmark = pytest.mark.flow
 
@@ -23,7 +26,25 @@ def person_of(result: dict) -> str:
     return path.stem.split("-")[0].rstrip("0123456789")  # obama.jpg, obama-240p.jpg, biden.jpg at the top
 
 
-def test_every_photo_is_indexed_once(indexed):
+@pytest.fixture(scope="module", params=["milvus-lite", "milvus-standalone"])
+def photos(request, tmp_path_factory) -> tuple[Instance, dict[str, int]]:
+    """The photo flow's service and its counts once indexed: on Milvus Lite, and on a real Milvus server."""
+    if request.param == "milvus-lite":
+        yield request.getfixturevalue("service"), request.getfixturevalue("indexed")
+        return
+    home = tmp_path_factory.mktemp("standalone")
+    port = processes.free_port()
+    milvus = processes.milvus_standalone(port, home / "milvus").start(home / "milvus.log")
+    try:
+        milvus.wait_ready(timeout=120)
+        with photo_service(home / "service", MILVUS_URI=f"http://127.0.0.1:{port}") as service:
+            yield service, drop_photo_set(service)
+    finally:
+        milvus.stop()
+
+
+def test_every_photo_is_indexed_once(photos):
+    _service, indexed = photos
     # 14 photos (one an RGBA PNG), two of them copies of others (train/obama/obama.jpg, train/biden/biden.jpg).
     assert indexed["indexed"] == 12
     assert indexed["duplicate"] == 2
@@ -33,7 +54,8 @@ def test_every_photo_is_indexed_once(indexed):
     assert indexed["faces"] == 13
 
 
-def test_search_by_photo_ranks_the_same_person_first(service, indexed):
+def test_search_by_photo_ranks_the_same_person_first(photos):
+    service, _indexed = photos
     lines = service.manage("search_photo", "--json", str(EXAMPLES / "obama2.jpg"), str(EXAMPLES / "biden.jpg"))
     # Photos only: the other flow tests may have added videos by now.
     obama, biden = (
@@ -62,7 +84,8 @@ def assert_ranked_first(results: list[dict], person: str, expected: int) -> None
     assert max(ranks) < min(rank for rank, who in enumerate(people) if who != person), people
 
 
-def test_health_reports_every_part(service, indexed):
+def test_health_reports_every_part(photos):
+    service, indexed = photos
     import requests
 
     health = requests.get(f"{service.url}/healthz", timeout=30).json()
@@ -71,7 +94,8 @@ def test_health_reports_every_part(service, indexed):
     assert health["workers"]["workers"]
 
 
-def test_search_page_in_the_web_server(service, indexed):
+def test_search_page_in_the_web_server(photos):
+    service, _indexed = photos
     session = service.signed_in()
     form = session.get(f"{service.url}/", timeout=30)
     with (EXAMPLES / "obama2.jpg").open("rb") as photo:
@@ -89,8 +113,14 @@ def test_search_page_in_the_web_server(service, indexed):
     assert "obama" in page[first : page.index("</li>", first)]
 
 
-def test_pages_need_a_login(service, indexed):
+def test_pages_need_a_login(photos):
+    service, _indexed = photos
     import requests
 
     answer = requests.get(f"{service.url}/", timeout=30, allow_redirects=False)
     assert answer.status_code == 302 and "/admin/login/" in answer.headers["Location"]
+
+
+def test_the_vectors_match_the_database(photos):
+    service, _indexed = photos
+    assert "the index is consistent" in service.manage("check_index")
