@@ -12,6 +12,8 @@ from .models import Asset, Face
 admin.site.site_header = "RevSearch administration"
 admin.site.site_title = "RevSearch"
 admin.site.index_title = "Archive"
+# The index page also leads to the live tasks page (/tasks/).
+admin.site.index_template = "media_index/admin_index.html"
 
 
 def _thumbnail(face: Face | None, size: int = 64) -> str:

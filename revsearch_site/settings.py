@@ -153,6 +153,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_celery_results",
     "media_index",
     "search",
 ]
@@ -219,7 +220,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
 
 # --- Celery ----------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL
-CELERY_TASK_IGNORE_RESULT = True
+# Every task's outcome is kept in the database (django-celery-results), where the admin lists it; the watcher
+# deletes those older than REVSEARCH_TASK_RESULT_DAYS (so would `celery beat`'s backend_cleanup).
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_RESULT_EXPIRES = env_int("REVSEARCH_TASK_RESULT_DAYS", 7, minimum=1) * 24 * 3600
 # A task is acknowledged only when done, so a worker that dies mid-task hands it to another.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

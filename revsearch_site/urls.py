@@ -6,5 +6,6 @@ from .health import healthz
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("tasks/", include("media_index.urls")),
     path("", include("search.urls")),
 ]

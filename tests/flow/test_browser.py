@@ -119,3 +119,22 @@ def test_a_photo_asset_shows_its_faces_and_pages_fit_a_phone(page, service):
     search(page, EXAMPLES / "biden.jpg")
     assert page.evaluate("document.documentElement.scrollWidth") <= 392
     shot(page, "08-phone-results")
+
+
+def test_the_tasks_page_shows_the_queue_and_keeps_itself_up_to_date(page, service):
+    page.click("header >> text=Tasks")
+    page.wait_for_url(re.compile(r"/tasks/$"))
+    status = page.context.request.get(f"{service.url}/tasks/status.json").json()
+    assert page.inner_text('[data-key="stages.done"]') == str(status["stages"]["done"])
+    # The truncated video failed and notes.txt is unsupported: both are listed, only the failure with a Retry.
+    assert page.locator(".failures tbody tr").count() == len(status["failures"]) >= 2
+    assert page.locator(".failures tbody form:visible").count() == status["statuses"]["failed"] >= 1
+    stamp = page.inner_text('[data-key="generated_at"]')
+    page.wait_for_function(
+        f"document.querySelector('[data-key=\"generated_at\"]').textContent !== {stamp!r}", timeout=10_000
+    )
+    assert page.inner_text("#live") == ""
+    shot(page, "09-tasks")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 392

@@ -14,12 +14,14 @@ from django.core.management.base import BaseCommand
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from media_index import services
+from media_index import monitoring, services
 
 logger = logging.getLogger(__name__)
 
 # How often tasks that never reached the queue (Redis was down) are sent again.
 RESEND_SECONDS = 5.0
+# How often stored task results older than REVSEARCH_TASK_RESULT_DAYS are deleted.
+CLEANUP_SECONDS = 3600.0
 
 
 def open_for_writing(path: Path) -> bool:
@@ -134,13 +136,16 @@ class Command(BaseCommand):
         logger.info("watching %s", inbox)
         self.inbox = inbox
         self.catch_up(inbox, recorder)
-        next_resend = 0.0
+        next_resend = next_cleanup = 0.0
         try:
             while not once and not self.stopping:
                 if time.monotonic() >= next_resend:
                     # Tasks that could not be sent while Redis was down go out once it is back.
                     self.send_unsent()
                     next_resend = time.monotonic() + RESEND_SECONDS
+                if time.monotonic() >= next_cleanup:
+                    self.delete_old_results()
+                    next_cleanup = time.monotonic() + CLEANUP_SECONDS
                 if not self.register_settled(recorder):
                     time.sleep(0.25)
         finally:
@@ -190,6 +195,12 @@ class Command(BaseCommand):
             services.send_unsent()
         except Exception:
             logger.exception("could not send the waiting indexing tasks; trying again in %s s", RESEND_SECONDS)
+
+    def delete_old_results(self) -> None:
+        try:
+            monitoring.delete_old_results()
+        except Exception:
+            logger.exception("could not delete old task results; trying again in %s s", CLEANUP_SECONDS)
 
     def register(self, path: Path) -> None:
         try:

@@ -1,0 +1,85 @@
+"""The tasks page while a folder is being indexed: its JSON shows the queue move, and the page follows without a reload.
+
+The service is one of this module's own, so the photos added here change nothing other flow tests count.
+"""
+
+import shutil
+import time
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from revsearch_site.instance import Instance
+from tests.conftest import DATA_DIR
+from tests.flow.conftest import ADMIN_PASSWORD
+from tests.flow.test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+
+pytestmark = pytest.mark.flow
+
+# The first photo of each of the first 40 people in LFW: one face each.
+PHOTOS = [sorted(folder.glob("*.jpg"))[0] for folder in sorted((DATA_DIR / "lfw").iterdir()) if folder.is_dir()][:40]
+DONE = "document.querySelector('[data-key=\"stages.done\"]').textContent"
+
+
+@pytest.fixture(scope="module")
+def watched(tmp_path_factory):
+    """The service with one worker process, so the queue stays visible for a few seconds."""
+    instance = Instance(tmp_path_factory.mktemp("tasks"), ADMIN_PASSWORD, workers=1)
+    with instance.prepare():
+        yield instance
+
+
+def test_the_tasks_page_shows_a_live_queue_while_a_folder_is_indexed(watched):
+    session = watched.signed_in()
+    status_url = f"{watched.url}/tasks/status.json"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{watched.url}/tasks/")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", ADMIN_PASSWORD)
+        page.click("input[type=submit]")
+        page.wait_for_selector("#waiting")
+        assert page.evaluate(DONE) == "0"
+
+        folder = watched.inbox / "people"
+        folder.mkdir()
+        for photo in PHOTOS:
+            shutil.copy(photo, folder / photo.name)
+        busy, shot_taken = [], False
+        deadline = time.monotonic() + 180
+        while True:
+            data = session.get(status_url, timeout=30).json()
+            stages = data["stages"]
+            if stages["waiting"] or stages["running"]:
+                busy.append(stages)
+                if not shot_taken:
+                    page.wait_for_timeout(2600)  # one refresh of the page, to catch it mid-queue
+                    page.screenshot(path=SCREENSHOTS / "10-tasks-while-indexing.png", full_page=True)
+                    shot_taken = True
+            if stages["done"] + stages["failed"] >= len(PHOTOS) and not (stages["waiting"] or stages["running"]):
+                break
+            assert time.monotonic() < deadline, f"not indexed in time: {data}"
+            time.sleep(0.2)
+
+        assert busy, "never saw an asset waiting or running"
+        assert stages == {"waiting": 0, "running": 0, "done": len(PHOTOS), "failed": 0}
+        assert data["broker"] == {"messages": 0, "taken": 0, "error": ""}
+        assert data["workers"] == 1
+        assert data["throughput"]["last_hour"] == len(PHOTOS)
+        assert sum(minute["done"] for minute in data["throughput"]["history"]) == len(PHOTOS)
+        # The page was loaded before the copy and never reloaded: its own polling brought the figures.
+        page.wait_for_function(f"{DONE} === '{len(PHOTOS)}'", timeout=15_000)
+        assert page.inner_text("#live") == ""
+        page.screenshot(path=SCREENSHOTS / "11-tasks-done.png", full_page=True)
+        page.goto(f"{watched.url}/admin/")
+        page.screenshot(path=SCREENSHOTS / "12-admin-index.png")
+        page.click("#tasks-module a >> nth=0")
+        page.wait_for_url(f"{watched.url}/tasks/")
+        browser.close()
+
+    # The worker stored each task's result, which the admin lists.
+    results = session.get(f"{watched.url}/admin/django_celery_results/taskresult/", timeout=30)
+    assert results.ok and f"{len(PHOTOS)} task results" in results.text
+    assert "media_index.tasks.index_asset_task" in results.text
