@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := redis-server ffmpeg
 
-.PHONY: help run test test-flow setup system browser venv weights migrate lint format clean
+.PHONY: help run test test-flow setup system browser compose venv weights migrate lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ help: ## List the targets
 run: setup migrate ## Install what is missing and run the whole service in the foreground
 	$(BIN)/python manage.py serve
 
-test: setup browser lint ## Install what is missing, check style and run every test
+test: setup browser compose lint ## Install what is missing, check style and run every test
 	$(BIN)/python -m pytest
 
 test-flow: setup browser ## Run only the flow and browser tests (real Redis, Celery, watcher, Milvus, Chromium)
@@ -30,6 +30,10 @@ system: ## Install Redis and ffmpeg from apt if they are missing
 browser: ## Install Debian's Chromium for the browser tests if it is missing
 	@command -v chromium >/dev/null || { echo "installing chromium with apt-get"; \
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+compose: ## Install Debian's docker-compose (the tests validate docker-compose.yml with it) if it is missing
+	@command -v docker-compose >/dev/null || { echo "installing docker-compose with apt-get"; \
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose; }
 
 venv: $(VENV)/.installed ## Create .venv and install requirements.txt
 
