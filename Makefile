@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := redis-server ffmpeg
 
-.PHONY: help run test test-flow setup system browser compose venv weights migrate lint format clean
+.PHONY: help run test test-flow setup system browser compose postgres venv weights migrate lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -13,10 +13,12 @@ help: ## List the targets
 run: setup migrate ## Install what is missing and run the whole service in the foreground
 	$(BIN)/python manage.py serve
 
-test: setup browser compose lint ## Install what is missing, check style and run every test
+test: setup browser compose postgres lint ## Install what is missing, check style and run every test
 	$(BIN)/python -m pytest
+	@echo "again on a PostgreSQL server of the tests' own (unit tests; the photo flow above ran on one too)"
+	REVSEARCH_TEST_POSTGRES=1 $(BIN)/python -m pytest -m "not flow"
 
-test-flow: setup browser ## Run only the flow and browser tests (real Redis, Celery, watcher, Milvus, Chromium)
+test-flow: setup browser postgres ## Run only the flow and browser tests (real Redis, Celery, watcher, Milvus, Chromium)
 	$(BIN)/python -m pytest -m flow
 
 setup: system venv weights ## Install system packages, the virtualenv and the face weights
@@ -34,6 +36,10 @@ browser: ## Install Debian's Chromium for the browser tests if it is missing
 compose: ## Install Debian's docker-compose (the tests validate docker-compose.yml with it) if it is missing
 	@command -v docker-compose >/dev/null || { echo "installing docker-compose with apt-get"; \
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose; }
+
+postgres: ## Install Debian's PostgreSQL server for the tests against one if it is missing (no server is started)
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { echo "installing postgresql with apt-get"; \
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
 
 venv: $(VENV)/.installed ## Create .venv and install requirements.txt
 

@@ -6,6 +6,7 @@
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -127,6 +128,32 @@ def milvus_standalone(port: int, data_dir: Path) -> Process:
     for role in ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode"):
         argv += ["--extra-config", f"{role}.ip=127.0.0.1"]
     return Process("milvus-standalone", argv, ready_port=port, stop_signal=signal.SIGINT)
+
+
+POSTGRES_BIN = Path("/usr/lib/postgresql")
+
+
+def postgres(port: int, data_dir: Path) -> Process:
+    """A throwaway PostgreSQL server from Debian's package (for tests against a real one), made on first use.
+
+    PostgreSQL refuses to run as root, so as root it runs as the `postgres` user, which must be able to reach
+    data_dir (make it under a folder of its own in /tmp, not a private one).
+    """
+    versions = sorted(POSTGRES_BIN.glob("*/bin/postgres"), key=lambda path: int(path.parts[-3]))
+    if not versions:
+        raise RuntimeError(f"PostgreSQL is not installed (no {POSTGRES_BIN}/*/bin/postgres): run `make test`")
+    binaries = versions[-1].parent
+    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if not (data_dir / "PG_VERSION").exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if as_owner:
+            shutil.chown(data_dir, "postgres", "postgres")
+        initdb = [str(binaries / "initdb"), "-D", str(data_dir), "-U", "postgres", "-A", "trust", "-E", "UTF8"]
+        subprocess.run(as_owner + initdb + ["--no-sync"], check=True, capture_output=True)
+    argv = as_owner + [str(binaries / "postgres"), "-D", str(data_dir), "-p", str(port), "-k", str(data_dir)]
+    argv += ["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"]
+    # SIGINT is PostgreSQL's fast shutdown.
+    return Process("postgres", argv, ready_port=port, stop_signal=signal.SIGINT)
 
 
 def manage(name: str, *args: str, env: dict[str, str] | None = None) -> Process:

@@ -1,6 +1,8 @@
 """Photos end to end: files dropped into the inbox are indexed by the real worker and found by photo."""
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,21 +28,34 @@ def person_of(result: dict) -> str:
     return path.stem.split("-")[0].rstrip("0123456789")  # obama.jpg, obama-240p.jpg, biden.jpg at the top
 
 
-@pytest.fixture(scope="module", params=["milvus-lite", "milvus-standalone"])
-def photos(request, tmp_path_factory) -> tuple[Instance, dict[str, int]]:
-    """The photo flow's service and its counts once indexed: on Milvus Lite, and on a real Milvus server."""
-    if request.param == "milvus-lite":
+@pytest.fixture(scope="module", params=["embedded", "milvus-standalone-postgres"])
+def photos(request) -> tuple[Instance, dict[str, int]]:
+    """The photo flow's service and its counts once indexed: on the embedded defaults (Milvus Lite, SQLite), and
+    on a real Milvus server and a real PostgreSQL server, both started here, as a scaled-out deployment runs."""
+    if request.param == "embedded":
         yield request.getfixturevalue("service"), request.getfixturevalue("indexed")
         return
-    home = tmp_path_factory.mktemp("standalone")
-    port = processes.free_port()
-    milvus = processes.milvus_standalone(port, home / "milvus").start(home / "milvus.log")
+    # A folder the `postgres` user can reach (pytest's own are private to root).
+    home = Path(tempfile.mkdtemp(prefix="revsearch-flow-"))
+    home.chmod(0o755)
+    milvus_port, postgres_port = processes.free_port(), processes.free_port()
+    servers = [
+        processes.milvus_standalone(milvus_port, home / "milvus").start(home / "milvus.log"),
+        processes.postgres(postgres_port, home / "postgres").start(home / "postgres.log"),
+    ]
     try:
-        milvus.wait_ready(timeout=120)
-        with photo_service(home / "service", MILVUS_URI=f"http://127.0.0.1:{port}") as service:
+        for server in servers:
+            server.wait_ready(timeout=120)
+        env = {
+            "MILVUS_URI": f"http://127.0.0.1:{milvus_port}",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{postgres_port}/postgres",
+        }
+        with photo_service(home / "service", **env) as service:
             yield service, drop_photo_set(service)
     finally:
-        milvus.stop()
+        for server in servers:
+            server.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_every_photo_is_indexed_once(photos):
