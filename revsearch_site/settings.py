@@ -230,7 +230,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("REVSEARCH_TASK_TIMEOUT", 3600, minimum=60)}
+# A task a dead worker had taken goes to another after this long. It must exceed the longest task: a video's slice
+# (VIDEO_SLICE_SECONDS) plus one chunk, and the longest retry wait (RETRY_BACKOFF_MAX_SECONDS).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("REVSEARCH_TASK_TIMEOUT", 900, minimum=60)}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # While Milvus is down an asset is `retrying`: RETRY_LIMIT more tries, waits doubling from RETRY_BACKOFF_SECONDS
 # up to five minutes; then it is `failed`, and `manage.py reindex --failed` recovers it.
