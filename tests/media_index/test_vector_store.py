@@ -58,3 +58,31 @@ def test_the_collection_fits_the_configured_model(settings, milvus_uri):
     assert vector_store.search(vector, 1)[0].face_id == 1
     vector_store.client().drop_collection("test_dlib_sized")
     vector_store.reset_client()
+
+
+def test_writes_survive_a_killed_server_without_a_flush(settings, tmp_path):
+    import os
+    import signal
+
+    from media_index import vector_store
+    from revsearch_site import processes
+
+    port = processes.free_port()
+    settings.MILVUS_URI = f"http://127.0.0.1:{port}"
+    settings.MILVUS_COLLECTION = "durability"
+    vectors = unit_vectors(5)
+    server = processes.milvus_lite(port, tmp_path / "milvus").start(tmp_path / "milvus.log")
+    try:
+        server.wait_ready()
+        vector_store.reset_client()
+        vector_store.insert([vector_store.FaceVector(i, vectors[i], asset_id=i, kind="image") for i in range(5)])
+        vector_store.delete_asset(4)
+        os.killpg(server.popen.pid, signal.SIGKILL)  # no chance to save anything on the way out
+        server.popen.wait()
+        server.start()
+        server.wait_ready()
+        vector_store.reset_client()
+        assert sorted(vector_store.stored_faces()) == [0, 1, 2, 3]
+    finally:
+        server.stop()
+        vector_store.reset_client()

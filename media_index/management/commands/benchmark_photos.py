@@ -53,7 +53,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"indexed {len(photos)} photos ({next_id - 1} faces) in {total:.1f} s with {settings.TORCH_THREADS}"
             f" torch thread(s): {len(photos) / total:.2f} photos/s per worker process"
-            f" (decode+detect+embed {1000 * face_seconds / len(photos):.0f} ms, insert+flush"
+            f" (decode+detect+embed {1000 * face_seconds / len(photos):.0f} ms, insert"
             f" {1000 * insert_seconds / len(photos):.0f} ms per photo)"
         )
         return embeddings
