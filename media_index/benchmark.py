@@ -380,6 +380,7 @@ def add_synthetic_faces(count: int, batch: int = 10_000, say: Say = print) -> in
         )
         made += len(faces)
         say(f"added {made:,}/{count:,} synthetic faces")
+    vector_store.flush()  # as the watcher would within seconds
     return made
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Max
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -30,6 +30,10 @@ PREVIEW_SIDE = 480
 FRAME_SIDE = 480
 PILLOW_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO"}
 
+
+# New vectors are flushed (sealed and indexed) in Milvus once this many have come, or this long after the first.
+VECTOR_FLUSH_ROWS = 500
+VECTOR_FLUSH_SECONDS = 30.0
 
 # Statuses of an asset whose indexing has not ended.
 UNFINISHED = (Asset.Status.QUEUED, Asset.Status.PROCESSING, Asset.Status.RETRYING)
@@ -545,3 +549,35 @@ def repair_index(check: IndexCheck) -> None:
     requeue(Asset.objects.filter(faces__id__in=check.faces_without_vectors).distinct())
     for path in check.changed_files:
         register_path(Path(path))
+
+
+class VectorFlusher:
+    """Flushes the vectors that workers added, in batches; the watcher calls check() every few seconds.
+
+    Milvus Lite searches vectors that are not flushed yet one by one in Python: 10k of them made every search
+    take 0.4 s and 100k 2 s, where flushed and indexed they took 40 ms. A flush per asset would seal a tiny
+    segment each time; one per VECTOR_FLUSH_ROWS faces took about 90 ms and kept searches near 40 ms.
+    """
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self.clock = clock
+        self.flushed_up_to = 0  # the newest face id at the last flush: at start, flush whatever there is
+        self.waiting_since: float | None = None
+
+    def check(self) -> bool:
+        """Flush if enough new faces have come, or the first of them came long enough ago; says whether it did."""
+        newest = Face.objects.aggregate(newest=Max("id"))["newest"] or 0
+        new = newest - self.flushed_up_to
+        if new <= 0:
+            self.flushed_up_to, self.waiting_since = newest, None
+            return False
+        now = self.clock()
+        if self.waiting_since is None:
+            self.waiting_since = now
+        if new < VECTOR_FLUSH_ROWS and now - self.waiting_since < VECTOR_FLUSH_SECONDS:
+            return False
+        started = time.monotonic()
+        vector_store.flush()
+        self.flushed_up_to, self.waiting_since = newest, None
+        logger.info("flushed Milvus up to face %d (%d new) in %.2f s", newest, new, time.monotonic() - started)
+        return True

@@ -81,6 +81,12 @@ REDIS_URL = env_str("REDIS_URL", f"redis://127.0.0.1:{PORT + 1}/0")
 MILVUS_EMBEDDED = not os.environ.get("MILVUS_URI", "").strip()
 MILVUS_URI = env_str("MILVUS_URI", f"http://127.0.0.1:{PORT + 2}")
 MILVUS_TOKEN = env_str("MILVUS_TOKEN", "")
+# Strong: a search sees every face stored before it, and waits for that on a Milvus server (about 200 ms a
+# search on the standalone server, measured by `manage.py benchmark_vectors`). Bounded: answers at once, and may
+# miss faces stored in the last few seconds. Milvus Lite answers at once either way.
+MILVUS_SEARCH_CONSISTENCY = env_choice(
+    "REVSEARCH_SEARCH_CONSISTENCY", "Strong", ("Strong", "Bounded", "Session", "Eventually")
+)
 
 # --- Faces -----------------------------------------------------------------------------------------
 FACE_MODEL = env_choice("REVSEARCH_FACE_MODEL", "casia-webface", ("casia-webface", "vggface2", "dlib-resnet"))

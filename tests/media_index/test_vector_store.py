@@ -86,3 +86,13 @@ def test_writes_survive_a_killed_server_without_a_flush(settings, tmp_path):
     finally:
         server.stop()
         vector_store.reset_client()
+
+
+def test_flushed_vectors_are_still_found(vector_store_on):
+    store = vector_store_on
+    vectors = unit_vectors(4, seed=3)
+    store.insert([store.FaceVector(i, vectors[i], asset_id=7, kind="image") for i in range(4)])
+    store.flush()
+    store.insert([store.FaceVector(9, vectors[0] * -1, asset_id=8, kind="image")])
+    assert store.count() == 5
+    assert store.search(vectors[2], top_k=1)[0].face_id == 2

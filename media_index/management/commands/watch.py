@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 # How often tasks that never reached the queue (Redis was down) are sent again.
 RESEND_SECONDS = 5.0
+# How often the watcher looks for new vectors to flush (services.VectorFlusher).
+FLUSH_CHECK_SECONDS = 2.0
 # How often stored task results older than REVSEARCH_TASK_RESULT_DAYS are deleted.
 CLEANUP_SECONDS = 3600.0
 
@@ -136,13 +138,17 @@ class Command(BaseCommand):
         logger.info("watching %s", inbox)
         self.inbox = inbox
         self.catch_up(inbox, recorder)
-        next_resend = next_cleanup = 0.0
+        next_resend = next_cleanup = next_flush = 0.0
+        self.flusher = services.VectorFlusher()
         try:
             while not once and not self.stopping:
                 if time.monotonic() >= next_resend:
                     # Tasks that could not be sent while Redis was down go out once it is back.
                     self.send_unsent()
                     next_resend = time.monotonic() + RESEND_SECONDS
+                if time.monotonic() >= next_flush:
+                    self.flush_vectors()
+                    next_flush = time.monotonic() + FLUSH_CHECK_SECONDS
                 if time.monotonic() >= next_cleanup:
                     self.delete_old_results()
                     next_cleanup = time.monotonic() + CLEANUP_SECONDS
@@ -195,6 +201,12 @@ class Command(BaseCommand):
             services.send_unsent()
         except Exception:
             logger.exception("could not send the waiting indexing tasks; trying again in %s s", RESEND_SECONDS)
+
+    def flush_vectors(self) -> None:
+        try:
+            self.flusher.check()
+        except Exception:
+            logger.exception("could not flush new vectors in Milvus; trying again in %s s", FLUSH_CHECK_SECONDS)
 
     def delete_old_results(self) -> None:
         try:
