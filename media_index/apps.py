@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class MediaIndexConfig(AppConfig):
@@ -7,3 +8,6 @@ class MediaIndexConfig(AppConfig):
 
     def ready(self) -> None:
         from . import signals  # noqa: F401
+        from .checks import check_threads_fit_the_cores
+
+        checks.register(check_threads_fit_the_cores)
