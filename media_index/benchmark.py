@@ -410,11 +410,11 @@ def add_synthetic_faces(count: int, batch: int = 10_000, say: Say = print) -> in
 # 4. Video.
 
 
-def video_speed(label: str, path: Path, say: Say, repeat: int = 3) -> dict:
+def video_speed(label: str, path: Path, say: Say, repeat: int = 3, fps: float | None = None) -> dict:
     """Seconds of video a worker process gets through per second: sample, decode, detect, embed (best of repeat)."""
     face_engine.load()
     info = video.probe(path)
-    fps = settings.VIDEO_SAMPLE_FPS
+    fps = fps or settings.VIDEO_SAMPLE_FPS
     best = None
     for _ in range(repeat):
         started = time.perf_counter()
