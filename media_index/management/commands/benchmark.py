@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = (
         "Photos per second end to end with 1 and 2 workers, time per stage, video speed at 360p and 1080p, search"
         " latency end to end and for Milvus alone at 10k/100k/1M vectors, peak memory per process, and the same"
-        " folder labelled by face_recognition's CLI. Runs fresh services in temporary homes (about 40 minutes"
+        " folder labelled by face_recognition's CLI. Runs fresh services in temporary homes (about 20 minutes"
         " with the defaults); the archive is not touched."
     )
 
