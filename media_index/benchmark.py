@@ -175,18 +175,12 @@ def stage_times(photos: list[Path], say: Say) -> dict:
 @contextlib.contextmanager
 def _milvus_lite() -> Iterator[None]:
     """vector_store talking to a Milvus Lite server of its own in a temporary folder."""
-    from django.test.utils import override_settings
-
     with (
         tempfile.TemporaryDirectory(prefix="revsearch-benchmark-milvus-") as folder,
         vector_bench.running_server("lite", Path(folder), logger.info) as server,
-        override_settings(MILVUS_URI=f"http://127.0.0.1:{server.ready_port}"),
+        soak.vectors_at(f"http://127.0.0.1:{server.ready_port}"),
     ):
-        vector_store.reset_client()
-        try:
-            yield
-        finally:
-            vector_store.reset_client()
+        yield
 
 
 # 2. Photos end to end.
@@ -303,15 +297,14 @@ def search_latency(instance: Instance, queries: list[Path], faces: int, count: i
     if faces > indexed:
         say(f"search: adding {faces - indexed:,} synthetic faces to the {indexed:,} indexed")
         instance.manage("add_synthetic_faces", str(faces - indexed), timeout=3600)
-    settled_in = wait_until_idle(instance, "milvus")
+    settled_in = wait_until_quiet(instance, "milvus")
     say(f"  Milvus was busy for {settled_in:.0f} s after the load (Milvus Lite indexes what was flushed)")
     photos = [(path.name, megapixel_jpeg(path)) for path in itertools.islice(itertools.cycle(queries), count)]
-    client = soak.Client(instance, [], None)
     session = instance.signed_in()
     session.get(f"{instance.url}/", timeout=30)
     for name, photo in photos[:WARM_SEARCHES]:
-        client.search(session, name, photo)
-    done = [client.search(session, name, photo) for name, photo in photos]
+        soak.upload_search(session, instance.url, name, photo)
+    done = [soak.upload_search(session, instance.url, name, photo) for name, photo in photos]
     failed = [search.error for search in done if search.error]
     latency = soak.latency_summary([search.seconds for search in done if not search.error])
     figures = {
@@ -330,7 +323,7 @@ def search_latency(instance: Instance, queries: list[Path], faces: int, count: i
     return figures
 
 
-def wait_until_idle(instance: Instance, name: str, quiet: float = 0.05, every: float = 3.0, limit: float = 600.0):
+def wait_until_quiet(instance: Instance, name: str, quiet: float = 0.05, every: float = 3.0, limit: float = 600.0):
     """Wait until the service's `name` processes use under `quiet` of a core; returns the seconds waited.
 
     Searches in the half minute after 100k faces were flushed took 300 ms instead of 40 (Milvus Lite works on
@@ -552,36 +545,42 @@ def _ours(known_dir: Path, unknown_dir: Path, truth: dict[str, str]) -> dict:
             )
             names[number] = photo.name
             next_id += len(faces)
-        nearest: dict[str, tuple[float, str]] = {}
+        matches = []
         for photo in sorted(known_dir.iterdir()):
             faces = face_engine.find_faces(services.open_photo(photo))
             if not faces:
                 continue
             for hit in vector_store.search_many([faces[0].embedding], 100, collection=collection)[0]:
-                name = names[hit.asset_id]
-                if scale.same_person(hit.distance) and hit.distance < nearest.get(name, (9.0, ""))[0]:
-                    nearest[name] = (hit.distance, photo.stem)
+                if scale.same_person(hit.distance):
+                    matches.append((names[hit.asset_id], hit.distance, photo.stem))
         seconds = time.perf_counter() - started
-    return _scored({name: label for name, (_, label) in nearest.items()}, truth, seconds)
+    return _scored(_nearest_labels(matches), truth, seconds)
 
 
 def _face_recognition_cli(known_dir: Path, unknown_dir: Path, truth: dict[str, str]) -> dict:
     command = Path(sys.executable).with_name("face_recognition")
-    argv = [str(command), "--cpus", "1", "--show-distance", "true", str(known_dir), str(unknown_dir)]
+    argv = [str(command), "--cpus", "1", "--tolerance", str(FACE_RECOGNITION_TOLERANCE), "--show-distance", "true"]
+    argv += [str(known_dir), str(unknown_dir)]
     started = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"face_recognition exited with {done.returncode}: {done.stderr[-2000:]}")
+    matches = [
+        (Path(match["path"]).name, float(match["distance"] or 0), match["name"])
+        for match in map(CLI_LINE.match, map(str.strip, done.stdout.splitlines()))
+        if match and match["name"] not in ("unknown_person", "no_persons_found")
+    ]
+    return _scored(_nearest_labels(matches), truth, seconds)
+
+
+def _nearest_labels(matches: list[tuple[str, float, str]]) -> dict[str, str]:
+    """For each photo, the person of its nearest match, from (photo, distance, person) triples."""
     nearest: dict[str, tuple[float, str]] = {}
-    for line in done.stdout.splitlines():
-        match = CLI_LINE.match(line.strip())
-        if not match or match["name"] in ("unknown_person", "no_persons_found"):
-            continue
-        name, distance = Path(match["path"]).name, float(match["distance"] or 0)
-        if distance < nearest.get(name, (9.0, ""))[0]:
-            nearest[name] = (distance, match["name"])
-    return _scored({name: label for name, (_, label) in nearest.items()}, truth, seconds)
+    for photo, distance, person in matches:
+        if photo not in nearest or distance < nearest[photo][0]:
+            nearest[photo] = (distance, person)
+    return {photo: person for photo, (_, person) in nearest.items()}
 
 
 def _scored(labels: dict[str, str], truth: dict[str, str], seconds: float) -> dict:

@@ -217,23 +217,28 @@ class Client(threading.Thread):
                 self.warm.set()
 
     def search(self, session: requests.Session, name: str, photo: bytes) -> Search:
-        url = f"{self.instance.url}/"
-        started = time.perf_counter()
-        try:
-            # Without stream=True, requests returns only once the whole result page has been read.
-            answer = session.post(
-                url,
-                data={"csrfmiddlewaretoken": session.cookies["csrftoken"]},
-                files={"photo": (name, photo, "image/jpeg")},
-                headers={"Referer": url},
-                timeout=120,
-            )
-        except Exception as error:  # whatever went wrong, it is a failed search to count, not a dead client
-            return Search(started, time.perf_counter() - started, f"{type(error).__name__}: {error}")
-        seconds = time.perf_counter() - started
-        if answer.status_code != 200 or "/search/" not in answer.url:
-            return Search(started, seconds, f"HTTP {answer.status_code} at {answer.url} for {name}")
-        return Search(started, seconds, "")
+        return upload_search(session, self.instance.url, name, photo)
+
+
+def upload_search(session: requests.Session, site: str, name: str, photo: bytes) -> Search:
+    """Upload one query photo to the search form as a signed-in user, timed until the result page is read."""
+    url = f"{site}/"
+    started = time.perf_counter()
+    try:
+        # Without stream=True, requests returns only once the whole result page has been read.
+        answer = session.post(
+            url,
+            data={"csrfmiddlewaretoken": session.cookies["csrftoken"]},
+            files={"photo": (name, photo, "image/jpeg")},
+            headers={"Referer": url},
+            timeout=120,
+        )
+    except Exception as error:  # whatever went wrong, it is a failed search to count, not a dead client
+        return Search(started, time.perf_counter() - started, f"{type(error).__name__}: {error}")
+    seconds = time.perf_counter() - started
+    if answer.status_code != 200 or "/search/" not in answer.url:
+        return Search(started, seconds, f"HTTP {answer.status_code} at {answer.url} for {name}")
+    return Search(started, seconds, "")
 
 
 @contextlib.contextmanager
@@ -359,7 +364,7 @@ def _check(instance: Instance, report: Report, searches: list[Search], files: li
             "0 failed" if not failed else "; ".join(f"{r['path']}: {r['error']}" for r in failed[:3]),
         )
     )
-    with _vectors_of(instance):
+    with vectors_at(instance.milvus_uri):
         vectors, face_ids = vector_store.count(), vector_store.stored_faces()
     checks.append(
         Check(
@@ -389,9 +394,9 @@ def _named(twice: list[str], lost: list[str], strays: list[str]) -> list[tuple[s
 
 
 @contextlib.contextmanager
-def _vectors_of(instance: Instance) -> Iterator[None]:
-    """media_index.vector_store, talking to the instance's Milvus instead of this process's own."""
-    with override_settings(MILVUS_URI=instance.milvus_uri):
+def vectors_at(milvus_uri: str) -> Iterator[None]:
+    """media_index.vector_store, talking to the Milvus at milvus_uri instead of this process's own."""
+    with override_settings(MILVUS_URI=milvus_uri):
         vector_store.reset_client()
         try:
             yield

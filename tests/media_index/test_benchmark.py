@@ -57,3 +57,9 @@ def test_service_processes_are_found_under_their_parent_with_memory_and_cpu():
     finally:
         child.kill()
         child.wait()
+
+
+def test_each_photo_is_named_after_its_nearest_match():
+    matches = [("a.jpg", 0.9, "Ann"), ("a.jpg", 0.4, "Bob"), ("b.jpg", 0.5, "Cy"), ("a.jpg", 0.6, "Di")]
+    assert benchmark._nearest_labels(matches) == {"a.jpg": "Bob", "b.jpg": "Cy"}
+    assert benchmark._nearest_labels([]) == {}
