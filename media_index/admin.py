@@ -40,7 +40,8 @@ class FaceInline(admin.TabularInline):
 @admin.register(Asset)
 class AssetAdmin(admin.ModelAdmin):
     list_display = (
-        "thumbnail", "display_path", "kind", "status", "progress", "face_count", "file_size", "created_at", "error"
+        "thumbnail", "display_path", "kind", "status", "progress", "face_count", "file_size", "created_at", "error",
+        "warning", "worker_deaths",
     )  # fmt: skip
     list_display_links = ("thumbnail", "display_path")
     list_filter = ("status", "kind", "model_name")
@@ -98,6 +99,12 @@ class FaceAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def delete_model(self, request, face: Face) -> None:
+        services.delete_faces([face])  # its vector and crop too, once the row is gone
+
+    def delete_queryset(self, request, queryset) -> None:
+        services.delete_faces(queryset)
 
     @admin.display(description="face")
     def thumbnail(self, face: Face) -> str:

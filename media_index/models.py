@@ -34,12 +34,22 @@ class Asset(models.Model):
     mtime = models.FloatField(help_text="The file's modification time (Unix seconds) when it was registered.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     error = models.TextField(blank=True, help_text="Why the file failed or was not indexed.")
+    warning = models.TextField(
+        blank=True, help_text="What went wrong without failing it, such as a damaged stretch of a video, in seconds."
+    )
+    worker_deaths = models.PositiveSmallIntegerField(
+        default=0, help_text="Times the process indexing it died (killed, out of memory, over its time limit)."
+    )
     task_id = models.CharField(
         max_length=64, blank=True, help_text="The one indexing task that may work on it; other deliveries do nothing."
     )
     task_sent = models.BooleanField(
         default=False, help_text="Whether that task reached the queue; the watcher sends it again if not."
     )
+    claimed_by = models.CharField(
+        max_length=64, blank=True,
+        help_text="The task that last began indexing it: if the same task begins again, its worker died.",
+    )  # fmt: skip
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates",
         help_text="The asset with the same content, which is indexed in this one's place.",

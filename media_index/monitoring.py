@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_celery_results.models import TaskResult
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 
+from revsearch_site import supervisor
 from revsearch_site.celery import app as celery_app
 
 from . import services
@@ -166,7 +167,14 @@ def snapshot() -> dict:
         "throughput": throughput(),
         "running": running_assets(),
         "failures": recent_failures(),
+        "failing_processes": failing_processes(),
     }
+
+
+def failing_processes() -> list[dict]:
+    """The processes of `serve` that are down or keep dying, each with its last error (none under compose)."""
+    states = supervisor.read_states() or []
+    return [{"name": state.name, "summary": state.summary()} for state in states if state.failing()]
 
 
 def retry_failed(asset_ids: Iterable[int] | None = None) -> int:

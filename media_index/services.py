@@ -12,24 +12,30 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from . import face_engine, vector_store, video
+from revsearch_site.limits import jpeg_scans
+
+from . import face_engine, inbox, vector_store, video
 from .models import Asset, Face, Frame
 
 logger = logging.getLogger(__name__)
 
-# Names that editors, browsers and copy tools use for files still being written.
-PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".swp")
 PREVIEW_SIDE = 480
 FRAME_SIDE = 480
 PILLOW_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO"}
 
+
+# Empty files are recorded this many at a time (see record_empty_files).
+EMPTY_BATCH = 500
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 # New vectors are flushed (sealed and indexed) in Milvus once this many have come, or this long after the first.
 VECTOR_FLUSH_ROWS = 500
@@ -43,23 +49,21 @@ class UnreadablePhoto(Exception):
     """The file is not a photo that can be decoded; the message says why."""
 
 
-def is_candidate(path: Path) -> bool:
-    """Whether a file in the inbox should become an asset: hidden and half-written files should not."""
-    return not path.name.startswith(".") and not path.name.lower().endswith(PARTIAL_SUFFIXES)
-
-
 def file_sha256(path: Path) -> str:
     with path.open("rb") as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def walk_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Every candidate file under the given files and folders, in a stable order."""
+    """Every candidate regular file under the given files and folders, in a stable order (see inbox.walk)."""
     for path in paths:
-        if path.is_dir():
-            yield from (p for p in sorted(path.rglob("*")) if p.is_file() and is_candidate(p))
-        elif path.is_file() and is_candidate(path):
-            yield path
+        found = inbox.walk(path) if path.is_dir() else [path] if inbox.is_candidate(path) else []
+        for candidate in found:
+            refused = inbox.refusal(candidate)
+            if refused:
+                logger.warning("not read: %s", refused.reason)
+            else:
+                yield candidate
 
 
 def register_path(path: Path, within: Path | None = None) -> Asset | None:
@@ -74,7 +78,8 @@ def register_path(path: Path, within: Path | None = None) -> Asset | None:
     5. Anything else is `queued`, and its task is sent once the row is committed.
     """
     if within is not None and not path.resolve().is_relative_to(within.resolve()):
-        return _refuse_escape(path.absolute(), path.resolve())
+        link, target = inbox.path_text(path.absolute()), inbox.path_text(path.resolve())
+        return record_refusal(link, f"{link} leads to {target}, outside the inbox: it is not read")
     path = path.resolve()
     try:
         stat = path.stat()
@@ -93,7 +98,9 @@ def register_path(path: Path, within: Path | None = None) -> Asset | None:
     with transaction.atomic():
         if existing and existing.sha256 == sha256:
             return _follow_move(existing, path, fields)  # put back where it was
-        original = Asset.objects.filter(sha256=sha256, duplicate_of=None).exclude(path=str(path)).first()
+        # Empty files are not copies of each other: each is only waiting to be written.
+        originals = Asset.objects.filter(sha256=sha256, duplicate_of=None).exclude(path=str(path))
+        original = originals.first() if stat.st_size else None
         if original and not existing and not Path(original.path).exists():
             return _follow_move(original, path, fields)
         if kind == Asset.Kind.OTHER:
@@ -101,12 +108,20 @@ def register_path(path: Path, within: Path | None = None) -> Asset | None:
                 "status": Asset.Status.UNSUPPORTED,
                 "error": f"{path.name}: not a photo or video (by its suffix {path.suffix or '(none)'})",
             }
+        elif stat.st_size == 0:
+            # Nothing to index until it is written; a write brings it back through the watcher.
+            fields |= {
+                "status": Asset.Status.FAILED,
+                "error": f"{path}: the file is empty (0 bytes): the copy failed or has not begun; copy it again",
+            }
         elif original:
             fields |= {"status": Asset.Status.DUPLICATE, "duplicate_of": original}
         else:
             fields |= {"status": Asset.Status.QUEUED, "duplicate_of": None}
         if existing:
             clear_index(existing)
+            if existing.sha256 != sha256:
+                promote_duplicate(existing)  # its copies still hold the content it had
         asset, _ = Asset.objects.update_or_create(path=str(path), defaults=fields)
         if asset.status == Asset.Status.QUEUED:
             enqueue(asset)
@@ -114,15 +129,74 @@ def register_path(path: Path, within: Path | None = None) -> Asset | None:
     return asset
 
 
-def _refuse_escape(link: Path, target: Path) -> Asset:
-    error = f"{link} leads to {target}, outside the inbox: it is not read"
-    asset, _ = Asset.objects.update_or_create(
-        path=str(link),
-        defaults={"sha256": "", "kind": Asset.kind_of(link), "size": 0, "mtime": 0, "status": Asset.Status.UNSUPPORTED}
-        | {"error": error},
-    )
-    logger.warning("asset %s: %s", asset.pk, error)
+def record_empty_files(paths: list[Path]) -> int:
+    """Record zero-byte files as failed, many at once (one by one, a folder of 100,000 took six minutes).
+
+    A file with an asset already (say an indexed photo truncated to nothing) goes through register_path. A new
+    one is only a row: there is nothing to index until it is written, and the watcher sees that write.
+    """
+    recorded = 0
+    for start in range(0, len(paths), EMPTY_BATCH):
+        batch = {str(path.resolve()): path for path in paths[start : start + EMPTY_BATCH]}
+        known = dict(Asset.objects.filter(path__in=list(batch)).values_list("path", "size"))
+        for text in [text for text, size in known.items() if size]:
+            register_path(batch[text])
+        rows = [
+            Asset(
+                path=text, sha256=EMPTY_SHA256, kind=Asset.kind_of(path), size=0, mtime=path.lstat().st_mtime,
+                status=Asset.Status.FAILED if Asset.kind_of(path) != Asset.Kind.OTHER else Asset.Status.UNSUPPORTED,
+                error=f"{text}: the file is empty (0 bytes): the copy failed or has not begun; copy it again",
+            )
+            for text, path in batch.items()
+            if text not in known
+        ]  # fmt: skip
+        recorded += len(Asset.objects.bulk_create(rows, ignore_conflicts=True))
+    if recorded:
+        logger.warning("recorded %d empty files as failed, such as %s", recorded, paths[0])
+    return recorded
+
+
+def record_refusal(path_text: str, reason: str) -> Asset:
+    """Record a path that is never read (a link out of the inbox, a FIFO, a name the database cannot hold).
+
+    An asset that was indexed at that path loses its faces: what is there now is not what was indexed.
+    """
+    with transaction.atomic():
+        existing = Asset.objects.filter(path=path_text).first()
+        if existing:
+            clear_index(existing)
+            promote_duplicate(existing)
+        asset, _ = Asset.objects.update_or_create(
+            path=path_text,
+            defaults={"sha256": "", "kind": Asset.kind_of(Path(path_text)), "size": 0, "mtime": 0}
+            | {"status": Asset.Status.UNSUPPORTED, "error": reason, "duplicate_of": None},
+        )
+    logger.warning("asset %s: %s", asset.pk, reason)
     return asset
+
+
+def promote_duplicate(original: Asset) -> Asset | None:
+    """The original no longer stands for its content (changed, failed, refused): one of its copies takes over."""
+    return _promote(list(original.duplicates.order_by("pk")), original)
+
+
+def adopt_orphan_copies(deleted: Asset) -> Asset | None:
+    """After an original is deleted (its copies' links were set to null): one of them takes over."""
+    copies = Asset.objects.filter(sha256=deleted.sha256, status=Asset.Status.DUPLICATE, duplicate_of=None)
+    return _promote(list(copies.order_by("pk")), deleted) if deleted.sha256 else None
+
+
+def _promote(copies: list[Asset], original: Asset) -> Asset | None:
+    """The first copy still on disk becomes the original and is queued; the other copies point at it."""
+    heir = next((copy for copy in copies if Path(copy.path).is_file()), None)
+    if heir is None:
+        return None
+    with transaction.atomic():
+        Asset.objects.filter(pk__in=[c.pk for c in copies if c.pk != heir.pk]).update(duplicate_of=heir)
+        Asset.objects.filter(pk=heir.pk).update(duplicate_of=None, status=Asset.Status.QUEUED, error="")
+        enqueue(heir)
+    logger.info("asset %s (%s) stands in for asset %s, which lost its content", heir.pk, heir.path, original.pk)
+    return heir
 
 
 def _follow_move(asset: Asset, path: Path, fields: dict) -> Asset:
@@ -174,7 +248,9 @@ def _take_over_copy(asset: Asset, copy: Asset) -> None:
 def missing_under(folder: Path) -> list[Path]:
     """Paths of the assets under folder whose files are gone (for the watcher's catch-up)."""
     prefix = str(folder.resolve()).rstrip("/") + "/"
-    paths = Asset.objects.filter(path__startswith=prefix).values_list("path", flat=True)
+    # Unsupported paths were never read, and some are stand-ins for names no file system call would find.
+    assets = Asset.objects.filter(path__startswith=prefix).exclude(status=Asset.Status.UNSUPPORTED)
+    paths = assets.values_list("path", flat=True)
     return [Path(path) for path in paths if not Path(path).exists()]
 
 
@@ -230,11 +306,18 @@ def send_unsent() -> int:
 
 
 def requeue(assets: Iterable[Asset]) -> int:
-    """Index the given assets again from scratch (the admin's re-index action)."""
+    """Index the given photos and videos again from scratch (`reindex`, the admin's re-index action).
+
+    A photo keeps its faces searchable until the new ones replace them in one transaction; a video, whose
+    frames are indexed slice by slice, starts over empty. Files that were never read (unsupported) stay unread.
+    """
     count = 0
     for asset in assets:
+        if asset.kind not in (Asset.Kind.IMAGE, Asset.Kind.VIDEO) or asset.status == Asset.Status.UNSUPPORTED:
+            continue
         with transaction.atomic():
-            clear_index(asset)
+            if asset.kind == Asset.Kind.VIDEO:
+                clear_index(asset)
             Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.QUEUED, error="", indexed_at=None)
             enqueue(asset)
         count += 1
@@ -252,18 +335,31 @@ def requeue_unfinished() -> int:
     return len(assets)
 
 
-def open_photo(path: Path | BinaryIO) -> Image.Image:
-    """Decode a photo upright (EXIF orientation applied) as RGB, refusing decompression bombs."""
-    # Our own limit, checked on the header before any pixel is decoded, replaces Pillow's warning.
+def open_photo(
+    path: Path | BinaryIO, max_pixels: int | None = None, pixels_setting: str = "REVSEARCH_MAX_IMAGE_PIXELS"
+) -> Image.Image:
+    """Decode a photo upright (EXIF orientation applied) as RGB, refusing decompression bombs.
+
+    Checked on the header before any pixel is decoded: at most max_pixels (MAX_IMAGE_PIXELS unless given, named
+    by pixels_setting in the refusal), and for a JPEG at most MAX_JPEG_SCANS scans (each scan decodes the whole
+    photo once more).
+    """
+    # Our own limit replaces Pillow's warning.
     Image.MAX_IMAGE_PIXELS = None
+    limit = settings.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     try:
         with Image.open(path) as image:
             if image.format not in PILLOW_FORMATS:
                 raise UnreadablePhoto(f"{image.format} is not a supported photo format")
-            if image.width * image.height > settings.MAX_IMAGE_PIXELS:
+            if image.width * image.height > limit:
                 raise UnreadablePhoto(
-                    f"{image.width}x{image.height} is over the limit of {settings.MAX_IMAGE_PIXELS} pixels"
-                    " (REVSEARCH_MAX_IMAGE_PIXELS)"
+                    f"{image.width}x{image.height} is over the limit of {limit:,} pixels ({pixels_setting})"
+                )
+            scans = settings.MAX_JPEG_SCANS
+            if image.format in ("JPEG", "MPO") and jpeg_scans(image.fp, stop_after=scans + 1) > scans:
+                raise UnreadablePhoto(
+                    f"the JPEG has more than {scans} progressive scans, which would take long to decode:"
+                    " save it again as a baseline JPEG (or raise REVSEARCH_MAX_JPEG_SCANS)"
                 )
             image.load()
             return _to_rgb(ImageOps.exif_transpose(image))
@@ -289,13 +385,31 @@ def index_asset(asset_id: int, task_id: str | None = None) -> str | None:
     2. Photos: decode, find the faces, store them. Videos: sample frames from where the last run stopped,
        store them chunk by chunk, and hand over to a new task after VIDEO_SLICE_SECONDS (returns None).
     3. Mark the asset indexed or no_faces. A bad file ends `failed` with the reason and nothing stored;
-       Milvus being down leaves it `retrying` and raises VectorStoreUnavailable for the task to retry.
+       Milvus being down leaves it `retrying` and raises VectorStoreUnavailable for the task to retry. A file
+       that killed the process indexing it WORKER_DEATH_LIMIT times, or ran past the task's soft time limit,
+       ends `failed` too.
     """
     asset, interrupted = _claim(asset_id, task_id)
     if asset is None:
         logger.info("asset %s is not this task's to index; nothing to do", asset_id)
         return None
     logger.info("indexing asset %s %s", asset.pk, asset.path)
+
+    def fail_cut_short(error: str) -> str:
+        """Fail a run that was cut short: it may have stored vectors that no committed face points to."""
+        status = _fail(asset, error)
+        try:
+            vector_store.delete_asset(asset.pk)
+        except vector_store.VectorStoreUnavailable as down:
+            logger.warning("asset %s: stray vectors stay until `manage.py check_index --fix`: %s", asset.pk, down)
+        return status
+
+    if asset.worker_deaths >= settings.WORKER_DEATH_LIMIT:
+        return fail_cut_short(
+            f"{asset.path}: the worker died {asset.worker_deaths} times while indexing it (killed, out of memory,"
+            f" or stopped at the {settings.CELERY_TASK_TIME_LIMIT:.0f} s time limit), so it is not tried again:"
+            " the worker's log tells more; `manage.py reindex --failed` tries it again"
+        )
     try:
         if interrupted:
             _clear_interrupted(asset)
@@ -315,6 +429,12 @@ def index_asset(asset_id: int, task_id: str | None = None) -> str | None:
         Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.RETRYING, error=str(error))
         logger.warning("asset %s retrying: %s", asset.pk, error)
         raise
+    except SoftTimeLimitExceeded:
+        return fail_cut_short(
+            f"{asset.path}: indexing it took longer than the task's time limit of"
+            f" {settings.CELERY_TASK_SOFT_TIME_LIMIT:.0f} s, so it was stopped (a video's slice is"
+            " REVSEARCH_VIDEO_SLICE_SECONDS, plus REVSEARCH_TASK_TIME_MARGIN for its last chunk)"
+        )
     except IntegrityError:
         # Two deliveries of one video's task met on the same frame: the other one carries on.
         logger.warning("asset %s is being indexed by another task; this one stops", asset.pk)
@@ -330,21 +450,40 @@ def index_asset(asset_id: int, task_id: str | None = None) -> str | None:
 def _claim(asset_id: int, task_id: str | None) -> tuple[Asset | None, bool]:
     """Mark the asset processing if this run may index it; also says whether an earlier run was cut short.
 
-    A task may claim the asset while its id is the asset's current one: queued, retrying after Milvus was
-    down, or processing when its worker was killed and the queue delivered it again (or a video's next
-    slice). A run in this process (no task id) claims only a queued asset, and voids the task sent for it.
+    A task may claim the asset while its id is the asset's current one: queued; retrying after Milvus was down
+    (a Celery retry keeps the id); or processing, for a video's next slice (a new id) or when the same task is
+    delivered again because the process running it died (killed, out of memory, over the hard time limit):
+    that is counted in worker_deaths. A run in this process (no task id) claims only a queued asset, and voids
+    the task sent for it. A queued asset that kept nothing of an earlier run starts afresh: no deaths, no warning.
     """
-    before = Asset.objects.filter(pk=asset_id).values_list("status", flat=True).first()
-    if task_id is None:
-        claim = Asset.objects.filter(pk=asset_id, status=Asset.Status.QUEUED)
-        claimed = claim.update(status=Asset.Status.PROCESSING, task_id="", task_sent=True)
-    else:
-        claimable = [Asset.Status.QUEUED, Asset.Status.RETRYING, Asset.Status.PROCESSING]
-        claim = Asset.objects.filter(pk=asset_id, task_id=task_id, status__in=claimable)
-        claimed = claim.update(status=Asset.Status.PROCESSING)
-    if not claimed:
+    seen = ("status", "task_id", "claimed_by", "worker_deaths", "frames_done")
+    before = Asset.objects.filter(pk=asset_id).values(*seen).first()
+    if before is None:
         return None, False
-    return Asset.objects.get(pk=asset_id), before != Asset.Status.QUEUED
+    if task_id is None:
+        may_claim = before["status"] == Asset.Status.QUEUED
+        fields = {"task_id": "", "task_sent": True, "claimed_by": ""}
+    else:
+        claimable = (Asset.Status.QUEUED, Asset.Status.RETRYING, Asset.Status.PROCESSING)
+        may_claim = before["task_id"] == task_id and before["status"] in claimable
+        fields = {"claimed_by": task_id}
+    if not may_claim:
+        return None, False
+    fresh = before["status"] == Asset.Status.QUEUED and not before["frames_done"]
+    died = task_id is not None and before["status"] == Asset.Status.PROCESSING and before["claimed_by"] == task_id
+    if fresh:
+        fields |= {"worker_deaths": 0, "warning": ""}
+    elif died:
+        fields |= {"worker_deaths": before["worker_deaths"] + 1}
+    # Compare and set: nothing seen above may have changed, or another delivery got there first.
+    if not Asset.objects.filter(pk=asset_id, **before).update(status=Asset.Status.PROCESSING, **fields):
+        return None, False
+    if died:
+        logger.warning(
+            "asset %s: the worker indexing it died (%d of at most %d deaths); task %s was delivered again",
+            asset_id, before["worker_deaths"] + 1, settings.WORKER_DEATH_LIMIT, task_id,
+        )  # fmt: skip
+    return Asset.objects.get(pk=asset_id), not fresh
 
 
 def _clear_interrupted(asset: Asset) -> None:
@@ -373,7 +512,11 @@ def _index_photo(asset: Asset) -> int:
 
 
 def _index_video(asset: Asset) -> int | None:
-    """Index a video's sampled frames from where the last run stopped; None when a new task carries on."""
+    """Index a video's sampled frames from where the last run stopped; None when a new task carries on.
+
+    Damage that costs only some frames (see video.sample_frames) is kept in the asset's warning, after that of
+    earlier slices, chunk by chunk.
+    """
     info = video.probe(Path(asset.path))
     fps = settings.VIDEO_SAMPLE_FPS
     last = asset.frames.order_by("-index").first()
@@ -385,16 +528,26 @@ def _index_video(asset: Asset) -> int | None:
     frames = video.sample_frames(
         Path(asset.path), info, fps, after=last.timestamp if last else None, first_index=last.index + 1 if last else 0
     )
+    earlier = asset.warning.splitlines()
+
+    def keep_warnings() -> None:
+        if frames.warnings:
+            Asset.objects.filter(pk=asset.pk).update(warning="\n".join(earlier + frames.warnings))
+
     deadline = time.monotonic() + settings.VIDEO_SLICE_SECONDS
     try:
         while chunk := list(itertools.islice(frames, settings.VIDEO_CHUNK_FRAMES)):
             _store_frames(asset, chunk)
+            keep_warnings()
             if time.monotonic() > deadline:
                 enqueue(asset)  # outside a transaction, sent at once
                 logger.info("asset %s: slice over, a new task carries on", asset.pk)
                 return None
+        keep_warnings()
     finally:
         frames.close()
+        for warning in frames.warnings:
+            logger.warning("asset %s: %s", asset.pk, warning)
     return asset.faces.count()
 
 
@@ -463,6 +616,8 @@ def _finish(asset: Asset, status: str, error: str, faces: int = 0) -> str:
     Asset.objects.filter(pk=asset.pk).update(
         status=status, error=error, indexed_at=timezone.now(), updated_at=timezone.now()
     )
+    if status == Asset.Status.FAILED:
+        promote_duplicate(asset)
     if error:
         logger.warning("asset %s %s: %s", asset.pk, status, error)
     else:
@@ -477,22 +632,44 @@ def _fail(asset: Asset, error: str) -> str:
 
 
 def clear_index(asset: Asset) -> None:
-    """Drop an asset's vectors, frames, faces and their files: before it is indexed again, or deleted."""
-    if asset.faces.exists() or asset.frames.exists():
-        vector_store.delete_asset(asset.pk)
-    _delete_files(asset)
+    """Drop an asset's faces and frames; their vectors and files go once that commits (and stay if it rolls back)."""
+    face_ids = list(asset.faces.values_list("pk", flat=True))
+    files = _stored_files(asset)
     asset.faces.all().delete()
     asset.frames.all().delete()
     Asset.objects.filter(pk=asset.pk).update(preview="", frames_done=0)
+    transaction.on_commit(lambda: _forget_vectors_and_files(face_ids, files), robust=True)
+
+
+def delete_faces(faces: Iterable[Face]) -> int:
+    """Delete Face rows (the admin's delete), then, once that commits, their vectors and crops."""
+    faces = list(faces)
+    with transaction.atomic():
+        Face.objects.filter(pk__in=[face.pk for face in faces]).delete()
+        ids, files = [face.pk for face in faces], [face.crop.name for face in faces if face.crop]
+        transaction.on_commit(lambda: _forget_vectors_and_files(ids, files), robust=True)
+    logger.info("deleted %d faces and their vectors", len(faces))
+    return len(faces)
+
+
+def _stored_files(asset: Asset) -> list[str]:
+    """The names, in the media storage, of the asset's crops, frame thumbnails and preview."""
+    names = [name for name in asset.faces.values_list("crop", flat=True) if name]
+    names += [name for name in asset.frames.values_list("thumbnail", flat=True) if name]
+    return names + ([asset.preview.name] if asset.preview else [])
+
+
+def _forget_vectors_and_files(face_ids: list[int], files: list[str]) -> None:
+    """After a commit: the vectors and files of faces the database no longer has (`check_index` finds any left)."""
+    if face_ids:
+        vector_store.delete_faces(face_ids)
+    for name in files:
+        default_storage.delete(name)
 
 
 def _delete_files(asset: Asset) -> None:
-    for face in asset.faces.all():
-        face.crop.delete(save=False)
-    for frame in asset.frames.exclude(thumbnail=""):
-        frame.thumbnail.delete(save=False)
-    if asset.preview:
-        asset.preview.delete(save=False)
+    for name in _stored_files(asset):
+        default_storage.delete(name)
 
 
 def _jpeg(image: Image.Image, longest_side: int | None = None) -> bytes:

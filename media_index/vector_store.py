@@ -21,6 +21,12 @@ INDEX_TYPE = "HNSW"
 INDEX_PARAMS = {"M": 16, "efConstruction": 200}
 # The key is asked for by name: Milvus 2.3 servers do not put it in the hit under the field's name.
 OUTPUT_FIELDS = ["face_id", "asset_id", "timestamp"]
+# gRPC keepalive as the server allows it. pymilvus pings every 10 s, also while no call runs; a gRPC server on its
+# defaults, as Milvus Lite's is, takes no ping while no call runs and at most one per 5 minutes during one, and after
+# three too early answers GOAWAY "too_many_pings" (logged at ERROR by every web, worker and watcher process, about
+# 80 s into each idle spell). So: no pings while idle, and during a call one per 6 minutes. A Milvus server accepts
+# pings every 5 s, idle or not, so these suit it too; a dead connection then shows at the next call, which retries.
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 360_000, "grpc.keepalive_permit_without_calls": False}
 _client: MilvusClient | None = None
 _client_lock = threading.Lock()
 
@@ -56,7 +62,9 @@ def client() -> MilvusClient:
     with _client_lock:
         if _client is None:
             try:
-                made = MilvusClient(uri=settings.MILVUS_URI, token=settings.MILVUS_TOKEN, timeout=10)
+                made = MilvusClient(
+                    uri=settings.MILVUS_URI, token=settings.MILVUS_TOKEN, timeout=10, grpc_options=GRPC_OPTIONS
+                )
                 _ensure_collection(made)
             except Exception as error:
                 raise VectorStoreUnavailable(

@@ -2,29 +2,39 @@
 
 Frames keep their real presentation times: ffmpeg's `select` filter picks the first frame of each sampling
 interval, `showinfo` reports that frame's time on stderr, and nothing is duplicated or resampled.
+
+Any file in the inbox may be hostile, so ffprobe and ffmpeg read local files of the inbox's containers only
+(DEMUXERS), frames over MAX_VIDEO_PIXELS are refused and large ones scaled down inside ffmpeg, both programs are
+stopped when they go VIDEO_STALL_SECONDS without an answer, and a stream is not read far past its stated length.
+A stretch the decoder reports errors in costs only its own frames: it is named in `FrameSampler.warnings`.
 """
 
-import collections
 import contextlib
 import io
 import itertools
+import json
 import logging
 import math
 import queue
 import re
+import shutil
+import stat
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import ffmpeg
 import PIL.Image
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+FFMPEG = "ffmpeg"
+FFPROBE = "ffprobe"
 # Decoder threads: ffmpeg should not fight the face engine for the machine's two cores.
 DECODE_THREADS = 2
 # Seconds within which two times are the same frame's (frames are never this close together): the sampling
@@ -34,19 +44,47 @@ TIME_TOLERANCE = 1e-3
 # A resumed run seeks this many seconds before the last frame handled, so that decoding starts at or before it;
 # when a seek lands past it all the same, the next margin is tried, and None decodes from the beginning.
 RESUME_MARGINS = (1.0, 10.0, 60.0, None)
+# The demuxers of the containers in models.VIDEO_SUFFIXES. ffprobe and ffmpeg may use no other, and read through
+# the `file` protocol only: a playlist (hls), a list of files (concat), an image sequence or a device saved under a
+# video's name would make them open other files, or other hosts; this way they refuse it before reading on.
+DEMUXERS = {
+    ".mp4": "mov,mp4,m4a,3gp,3g2,mj2",
+    ".m4v": "mov,mp4,m4a,3gp,3g2,mj2",
+    ".mov": "mov,mp4,m4a,3gp,3g2,mj2",
+    ".mkv": "matroska,webm",
+    ".webm": "matroska,webm",
+    ".avi": "avi",
+}
+LOCAL_ONLY = {"protocol_whitelist": "file", "format_whitelist": ",".join(sorted(set(DEMUXERS.values())))}
+# Formats that point at other files, named as such when refused.
+LIST_FORMATS = {"hls": "an HLS playlist", "concat": "an ffconcat list of files", "dash": "a DASH manifest"}
 # Containers that ffprobe reads as a single picture, not a stream of frames.
 STILL_IMAGE_FORMATS = re.compile(r"_pipe$|^image2$")
+# A stream is read at most this far past the length its file states (a header that lies, or times that run away),
+# so that no file keeps a worker decoding for ever: OVERRUN_SECONDS, or OVERRUN_FRACTION of the length if more.
+OVERRUN_SECONDS = 10.0
+OVERRUN_FRACTION = 0.1
+# setpriv (util-linux) has the kernel kill ffmpeg and ffprobe when the process that started them dies (a worker
+# killed at its time limit), so that no decoder runs on unwatched. Without it they are started as they are.
+SETPRIV = shutil.which("setpriv")
 # The filters that turn frames clockwise by VideoInfo.rotation degrees, as ffmpeg's autorotate would.
 ROTATION_FILTERS = {
     90: [("transpose", "clock")],
     180: [("hflip", None), ("vflip", None)],
     270: [("transpose", "cclock")],
 }
-# "[h264 @ 0x55d0] [error] message": ffmpeg's log with `-loglevel level+info`; the context is optional.
-LOG_LINE = re.compile(r"^(?:\[[^\]]+ @ 0x[0-9a-f]+\] )?\[(?P<level>[a-z]+)\] (?P<message>.*)$")
+# "[h264 @ 0x55d0] [error] message": ffmpeg's log with `-loglevel level+info`. The context (a demuxer, a decoder)
+# is optional, and may be followed by another ("[h264 @ 0x..] [IMGUTILS @ 0x..] [error] ...").
+LOG_LINE = re.compile(
+    r"^(?:\[(?P<context>[^\]]+?) @ 0x[0-9a-f]+\] )?(?:\[[^\]]+? @ 0x[0-9a-f]+\] )*"
+    r"\[(?P<level>[a-z]+)\] (?P<message>.*)$"
+)
 SHOWINFO_TIME_BASE = re.compile(r"^config in time_base: (?P<num>\d+)/(?P<den>\d+)")
 SHOWINFO_FRAME = re.compile(r"^n:\s*\d+ pts:\s*(?P<pts>\S+) ")
+PICTURE_TOO_LARGE = re.compile(r"Picture size (?P<width>\d+)x(?P<height>\d+) exceeds specified max pixel count")
 ERROR_LEVELS = {"error", "fatal", "panic"}
+# Distinct error messages kept for each damaged stretch (a broken stream repeats a few of them thousands of times).
+ERROR_MESSAGES = 3
 
 
 class UnreadableVideo(Exception):
@@ -57,13 +95,15 @@ class UnreadableVideo(Exception):
 class VideoInfo:
     """What probing found. width/height are of the decoded frames, i.e. after rotation; times in seconds."""
 
-    duration: float  # length of the video stream (last frame end - first frame), seconds
+    duration: float  # length of the video stream (last frame end - first frame), seconds; 0 when the file omits it
     fps: float  # average frame rate of the video stream
     width: int
     height: int
     rotation: int  # degrees clockwise that ffmpeg turns the stored frames to show them upright: 0, 90, 180, 270
     start_time: float  # container time of the first video frame (0.852 for the Hamilton clip)
     codec: str
+    frame_width: int  # the sampled frames: width/height scaled down to fit VIDEO_FRAME_MAX_SIDE, upright
+    frame_height: int
 
 
 @dataclass(frozen=True)
@@ -72,18 +112,35 @@ class SampledFrame:
 
     index: int
     timestamp: float
-    image: PIL.Image.Image  # RGB, upright
+    image: PIL.Image.Image  # RGB, upright, VideoInfo.frame_width x frame_height
+
+
+@dataclass(frozen=True)
+class Damage:
+    """A stretch the decoder reported errors in, between the sampled frames around it (seconds from the first)."""
+
+    start: float | None  # the last frame before the errors; None: they came before the first frame
+    end: float | None  # the first frame after them; None: no frame came after them
+    errors: int
+    messages: tuple[str, ...]  # the first few distinct ones
+
+    def describe(self) -> str:
+        start = "the start" if self.start is None else f"{self.start:.2f} s"
+        end = "the end" if self.end is None else f"{self.end:.2f} s"
+        return (
+            f"damaged from {start} to {end}: {self.errors} decoding errors ({'; '.join(self.messages)}); "
+            "frames in between are missing or may look broken, the others were kept"
+        )
 
 
 def probe(path: Path) -> VideoInfo:
-    """The video stream's size, rate and times; UnreadableVideo when there is nothing to decode."""
-    if path.stat().st_size == 0:  # a missing file raises FileNotFoundError here
+    """The video stream's size, rate and times; UnreadableVideo when there is nothing to decode, or too much."""
+    status = path.stat()  # a missing file raises FileNotFoundError here
+    if not stat.S_ISREG(status.st_mode):
+        raise UnreadableVideo(f"{path.name} is not a regular file (a pipe, socket or device): it is not read")
+    if status.st_size == 0:
         raise UnreadableVideo(f"{path.name} is empty (0 bytes): the copy may not have finished")
-    try:
-        found = ffmpeg.probe(str(path.absolute()), v="error")
-    except ffmpeg.Error as error:
-        raise UnreadableVideo(_probe_failure(path, error.stderr.decode(errors="replace"))) from None
-    format_name = found["format"].get("format_name", "")
+    found = _ffprobe(path)
     streams = found["streams"]
     # Cover pictures of music files are video streams too; ffmpeg's `V` stream specifier skips them as well.
     videos = [s for s in streams if s["codec_type"] == "video" and not s.get("disposition", {}).get("attached_pic")]
@@ -92,13 +149,10 @@ def probe(path: Path) -> VideoInfo:
         raise UnreadableVideo(f"{path.name} has no video stream (it holds only {others or 'nothing'})")
     stream = videos[0]
     codec = stream.get("codec_name", "unknown")
-    if STILL_IMAGE_FORMATS.search(format_name):
-        raise UnreadableVideo(
-            f"{path.name} is a single still image ({codec}), not a video: "
-            "give it its image extension (such as .jpg) to index it as a photo"
-        )
     if not stream.get("width") or not stream.get("height"):
         raise UnreadableVideo(f"{path.name} has a video stream ({codec}) that this ffmpeg cannot decode")
+    if stream["width"] * stream["height"] > settings.MAX_VIDEO_PIXELS:
+        raise _too_large(path, stream["width"], stream["height"])
     fps = _rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate"))
     if not fps:
         raise UnreadableVideo(f"{path.name} has a video stream without a frame rate, which cannot be sampled")
@@ -106,6 +160,7 @@ def probe(path: Path) -> VideoInfo:
     width, height = stream["width"], stream["height"]
     if rotation in (90, 270):
         width, height = height, width
+    scale = min(1.0, settings.VIDEO_FRAME_MAX_SIDE / max(width, height))
     info = VideoInfo(
         duration=_duration(stream, found["format"]),
         fps=float(fps),
@@ -114,6 +169,8 @@ def probe(path: Path) -> VideoInfo:
         rotation=rotation,
         start_time=_start_time(stream),
         codec=codec,
+        frame_width=max(1, round(width * scale)),
+        frame_height=max(1, round(height * scale)),
     )
     logger.debug("probed %s: %s", path, info)
     return info
@@ -130,85 +187,195 @@ def expected_frames(info: VideoInfo, sample_fps: float) -> int:
 
 def sample_frames(
     path: Path, info: VideoInfo, sample_fps: float, after: float | None = None, first_index: int = 0
-) -> Iterator[SampledFrame]:
+) -> "FrameSampler":
     """The first frame of each 1/sample_fps interval (counted from the first frame), upright RGB, with its time.
 
     1. ffmpeg decodes the video stream (from a keyframe a little before `after` when resuming) and `select`
        keeps a frame when it starts a new interval of a grid anchored at the first frame, so a resumed run
        keeps the same frames as an uninterrupted one; `showinfo` logs each kept frame's pts on stderr.
-    2. A thread drains stderr: it queues the kept frames' times and remembers error lines.
+    2. A thread drains stderr: it pairs the kept frames' times with the error lines logged before each.
     3. Frames are read from stdout one at a time and paired in order with their times; those before `after`,
        or within TIME_TOLERANCE after it, are skipped.
-    4. At the end, error lines or a failed exit raise UnreadableVideo after the frames that did decode.
+    4. Errors between two frames, or after the last, become a damaged stretch in the sampler's `warnings`; a
+       fresh run that decodes no frame at all, or an ffmpeg that goes VIDEO_STALL_SECONDS without a frame, raise
+       UnreadableVideo. A stream running well past its stated length is stopped there, with a warning.
     """
     if sample_fps <= 0:
         raise ValueError(f"sample_fps must be positive, not {sample_fps}")
-    started = time.monotonic()
-    index = first_index
-    with contextlib.closing(_frames_after(path, info, sample_fps, after)) as frames:
-        for timestamp, data in frames:
-            yield SampledFrame(index, timestamp, PIL.Image.frombytes("RGB", (info.width, info.height), data))
-            index += 1
-    logger.info(
-        "sampled %d frames of %s at %g fps in %.1f s", index - first_index, path, sample_fps, time.monotonic() - started
-    )
+    sampling = _Sampling(path, info)
+    return FrameSampler(sampling, sampling.sample(sample_fps, after, first_index))
 
 
-def _frames_after(path: Path, info: VideoInfo, sample_fps: float, after: float | None) -> Iterator[tuple[float, bytes]]:
-    """(timestamp, RGB bytes) of the selected frames later than `after`, seeking to it when it is set.
+class FrameSampler(Iterator[SampledFrame]):
+    """The sampled frames of one run (see sample_frames); `warnings` names the damage passed so far.
 
-    The grid is the same as an uninterrupted run's only if decoding starts at or before `after`: when a seek
-    lands past it (containers without an index, such as MPEG-TS), decoding starts again from further back."""
-    if after is None:
-        yield from _decode(path, info, sample_fps, None)
-        return
-    handled = after + TIME_TOLERANCE
-    for margin in RESUME_MARGINS:
-        seek_to = None if margin is None else info.start_time + after - margin
-        with contextlib.closing(_decode(path, info, sample_fps, seek_to)) as decoded:
-            first = next(decoded, None)
-            if seek_to is not None and (first is None or first[0] > handled):
-                logger.info("seek in %s to %.2f s landed past %.2f s: seeking further back", path, seek_to, after)
-                continue
-            if first is not None:
-                frames = itertools.chain([first], decoded)
-                yield from ((timestamp, data) for timestamp, data in frames if timestamp > handled)
+    Close it when stopping early: that stops ffmpeg (as does dropping it: nothing refers back to it).
+    """
+
+    def __init__(self, sampling: "_Sampling", frames: Iterator[SampledFrame]) -> None:
+        self._sampling, self._frames = sampling, frames
+
+    @property
+    def damage(self) -> list[Damage]:
+        return self._sampling.damage
+
+    @property
+    def warnings(self) -> list[str]:
+        """What went wrong without costing the video: damaged stretches, then a stream stopped past its length."""
+        return [damage.describe() for damage in self._sampling.damage] + self._sampling.notes
+
+    def __next__(self) -> SampledFrame:
+        return next(self._frames)
+
+    def close(self) -> None:
+        self._frames.close()
+
+
+class _Sampling:
+    """One run's frames, and the damage and notes gathered on the way."""
+
+    def __init__(self, path: Path, info: VideoInfo) -> None:
+        self.path, self.info = path, info
+        self.damage: list[Damage] = []
+        self.notes: list[str] = []
+
+    def sample(self, sample_fps: float, after: float | None, first_index: int) -> Iterator[SampledFrame]:
+        started = time.monotonic()
+        index = first_index
+        size = (self.info.frame_width, self.info.frame_height)
+        with contextlib.closing(self._frames_after(sample_fps, after)) as frames:
+            for timestamp, data in frames:
+                yield SampledFrame(index, timestamp, PIL.Image.frombytes("RGB", size, data))
+                index += 1
+        logger.info(
+            "sampled %d frames of %s at %g fps in %.1f s",
+            index - first_index, self.path, sample_fps, time.monotonic() - started,
+        )  # fmt: skip
+
+    def _frames_after(self, sample_fps: float, after: float | None) -> Iterator[tuple[float, bytes]]:
+        """(timestamp, RGB bytes) of the selected frames later than `after`, seeking to it when it is set.
+
+        The grid is the same as an uninterrupted run's only if decoding starts at or before `after`: when a seek
+        lands past it (containers without an index), decoding starts again from further back."""
+        if after is None:
+            with contextlib.closing(_Decoding(self.path, self.info, sample_fps, None)) as decoding:
+                yield from self._take(decoding, decoding.frames, None)
+            return
+        handled = after + TIME_TOLERANCE
+        for margin in RESUME_MARGINS:
+            seek_to = None if margin is None else self.info.start_time + after - margin
+            with contextlib.closing(_Decoding(self.path, self.info, sample_fps, seek_to)) as decoding:
+                first = next(decoding.frames, None)
+                # Nothing decoded (unless ffmpeg stalled), or only frames after the one to resume from.
+                landed_past = first[0] > handled if first is not None else not decoding.stalled
+                if seek_to is not None and landed_past:
+                    logger.info(
+                        "seek in %s to %.2f s landed past %.2f s: seeking further back", self.path, seek_to, after
+                    )
+                    continue
+                frames = decoding.frames if first is None else itertools.chain([first], decoding.frames)
+                yield from self._take(decoding, frames, handled)
             return
 
-
-def _decode(path: Path, info: VideoInfo, sample_fps: float, seek_to: float | None) -> Iterator[tuple[float, bytes]]:
-    """(timestamp, RGB bytes) of each selected frame; UnreadableVideo at the end if ffmpeg reported errors.
-
-    After a seek, errors before the first frame come from starting between keyframes and are not counted."""
-    process = _start_ffmpeg(path, info, sample_fps, seek_to)
-    log = _FfmpegLog(process.stderr, count_leading_errors=seek_to is None)
-    frame_bytes = info.width * info.height * 3
-    try:
-        while data := process.stdout.read(frame_bytes):
-            if len(data) < frame_bytes:
-                log.errors.append(f"ffmpeg stopped in the middle of a frame ({len(data)} of {frame_bytes} bytes)")
-                break
-            yield log.next_time() - info.start_time, data
-        process.wait()
-        log.join()
-        if process.returncode or log.errors:
-            reached = (
-                "no frame was read" if log.last_time is None else f"read up to {log.last_time - info.start_time:.2f} s"
-            )
-            exit_status = f", ffmpeg exit status {process.returncode}" if process.returncode else ""
-            # The last distinct messages, in order: the first ones are often consequences of the same damage.
-            problems = "; ".join(list(dict.fromkeys(log.errors))[-3:]) or "no message"
-            logger.warning("decoding %s failed%s: %s", path, exit_status, problems)
+    def _take(self, decoding: "_Decoding", frames: Iterator, handled: float | None) -> Iterator[tuple[float, bytes]]:
+        """The frames after `handled`, noting the damage between them; what ffmpeg's end means for the video."""
+        name, duration = self.path.name, self.info.duration
+        # A length of 0 is unknown (a WebM recorded live): nothing to hold the stream to.
+        stop_at = duration + max(OVERRUN_SECONDS, OVERRUN_FRACTION * duration) if duration > 0 else math.inf
+        previous = None  # the time of the last frame decoded, yielded or skipped
+        yielded = False
+        for timestamp, data, errors in frames:
+            if handled is not None and timestamp <= handled:
+                previous = timestamp  # an earlier run had this frame, and noted any damage before it
+                continue
+            if timestamp > stop_at:
+                self.notes.append(
+                    f"the stream runs on past the length its file states ({duration:.2f} s): reading stopped at"
+                    f" {timestamp:.2f} s"
+                )
+                return  # closing the decoding stops ffmpeg
+            if errors:
+                self._damaged(previous, timestamp, errors)
+            yield timestamp, data
+            previous, yielded = timestamp, True
+        if decoding.stalled:
+            reached = "before its first frame" if previous is None else f"after {previous:.2f} s"
             raise UnreadableVideo(
-                f"{path.name} is damaged or cut short ({reached} of {info.duration:.2f} s{exit_status}): {problems}"
+                f"{name}: ffmpeg produced no frame for {settings.VIDEO_STALL_SECONDS} s {reached}, so it was stopped"
+                " (REVSEARCH_VIDEO_STALL_SECONDS)"
             )
-    finally:
-        _stop(process, log)
+        errors = decoding.log.trailing
+        if decoding.returncode:
+            errors.add(f"ffmpeg exit status {decoding.returncode}")
+        if not yielded and handled is None:
+            problems = "; ".join(errors.messages) or "no message"
+            logger.warning("decoding %s yielded no frame: %s", self.path, problems)
+            raise UnreadableVideo(f"{name} is damaged: no frame of its {duration:.2f} s could be decoded ({problems})")
+        if errors.count:
+            self._damaged(previous, None, errors)
+
+    def _damaged(self, start: float | None, end: float | None, errors: "_Errors") -> None:
+        """Note errors between two frames; a stretch that goes on from the last one noted extends it."""
+        last = self.damage[-1] if self.damage else None
+        if last is not None and last.end is not None and start is not None and abs(last.end - start) < TIME_TOLERANCE:
+            messages = last.messages + tuple(m for m in errors.messages if m not in last.messages)
+            self.damage[-1] = Damage(last.start, end, last.errors + errors.count, messages[:ERROR_MESSAGES])
+        else:
+            self.damage.append(Damage(start, end, errors.count, tuple(errors.messages)))
+
+
+class _Decoding:
+    """One ffmpeg run: `frames` gives (timestamp, RGB bytes, errors logged before it) for each selected frame;
+    once it is exhausted, `returncode`, `stalled` and `log.trailing` say how ffmpeg ended."""
+
+    def __init__(self, path: Path, info: VideoInfo, sample_fps: float, seek_to: float | None) -> None:
+        self.info = info
+        self.process = _start_ffmpeg(path, info, sample_fps, seek_to)
+        # After a seek, errors before the first frame come from starting between keyframes and are not counted.
+        self.log = _FfmpegLog(self.process.stderr, count_leading_errors=seek_to is None)
+        self.frame_bytes = info.frame_width * info.frame_height * 3
+        self.stalled = False
+        self.returncode: int | None = None
+        self.frames = self._frames()
+
+    def _frames(self) -> Iterator[tuple[float, bytes, "_Errors | None"]]:
+        cut = None
+        while data := self._read():
+            if len(data) < self.frame_bytes:
+                cut = f"ffmpeg stopped in the middle of a frame ({len(data)} of {self.frame_bytes} bytes)"
+                break
+            pts_time, errors = self.log.next_frame()
+            yield pts_time - self.info.start_time, data, errors
+        self.returncode = self.process.wait()
+        self.log.join()
+        if cut:
+            self.log.trailing.add(cut)
+
+    def _read(self) -> bytes:
+        """The next frame's bytes; ffmpeg is killed if it does not come within VIDEO_STALL_SECONDS."""
+        watchdog = threading.Timer(settings.VIDEO_STALL_SECONDS, self._stall)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            return self.process.stdout.read(self.frame_bytes)
+        finally:
+            watchdog.cancel()
+
+    def _stall(self) -> None:
+        self.stalled = True
+        logger.warning(
+            "ffmpeg (pid %s) produced no frame for %s s: stopping it", self.process.pid, settings.VIDEO_STALL_SECONDS
+        )
+        self.process.kill()
+
+    def close(self) -> None:
+        self.frames.close()
+        _stop(self.process, self.log)
 
 
 def _start_ffmpeg(path: Path, info: VideoInfo, sample_fps: float, seek_to: float | None) -> subprocess.Popen:
     """ffmpeg writing the selected frames as raw RGB to stdout and its log (with showinfo's lines) to stderr."""
-    input_options = {"threads": DECODE_THREADS, "autorotate": 0}
+    input_options = {"threads": DECODE_THREADS, "autorotate": 0, "max_pixels": settings.MAX_VIDEO_PIXELS} | LOCAL_ONLY
     if seek_to is not None:
         # Seek on the container's own timeline (-seek_timestamp) to the keyframe before the target
         # (-noaccurate_seek); -copyts keeps every frame's original time, so the grid below stays the same.
@@ -220,41 +387,70 @@ def _start_ffmpeg(path: Path, info: VideoInfo, sample_fps: float, seek_to: float
     selected = f"if(isnan(prev_t),1,gt({interval},{interval.replace('(t-', '(prev_t-')}))"
     stream = ffmpeg.input(str(path.absolute()), **input_options)["V:0"]
     stream = stream.filter("select", selected).filter("showinfo")
-    # Frames are turned after selection, so only the kept ones pay for it.
+    # Only the kept frames are scaled and turned; large ones shrink before they are turned and piped.
+    if (info.frame_width, info.frame_height) != (info.width, info.height):
+        stored = (
+            (info.frame_height, info.frame_width)
+            if info.rotation in (90, 270)
+            else (info.frame_width, info.frame_height)
+        )
+        stream = stream.filter("scale", *stored, flags="area")
     for name, argument in ROTATION_FILTERS.get(info.rotation, []):
         stream = stream.filter(name, argument) if argument else stream.filter(name)
     stream = stream.output(
-        "pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{info.width}x{info.height}", fps_mode="passthrough"
+        "pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{info.frame_width}x{info.frame_height}", fps_mode="passthrough"
     )
-    command = ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", "-copyts"]
-    logger.debug("running %s", " ".join(stream.compile(cmd=command)))
-    return stream.run_async(cmd=command, pipe_stdout=True, pipe_stderr=True)
+    command = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", "-copyts"]
+    arguments = _guarded(stream.compile(cmd=command))
+    logger.debug("running %s", " ".join(arguments))
+    return subprocess.Popen(arguments, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _guarded(command: list[str]) -> list[str]:
+    """The command, started so that it dies with the process that started it (see SETPRIV)."""
+    return [SETPRIV, "--pdeathsig", "KILL", *command] if SETPRIV else command
+
+
+@dataclass
+class _Errors:
+    """Error lines ffmpeg logged in one gap between frames: how many, and the first few distinct messages."""
+
+    count: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    def add(self, message: str) -> None:
+        self.count += 1
+        message = message.rstrip(".")
+        if len(self.messages) < ERROR_MESSAGES and message not in self.messages:
+            self.messages.append(message)
 
 
 class _FfmpegLog:
     """Drains ffmpeg's stderr in a thread (a full pipe would stall ffmpeg) and keeps what sampling needs."""
 
     def __init__(self, stderr: io.BufferedReader, count_leading_errors: bool) -> None:
-        self.errors: collections.deque[str] = collections.deque(maxlen=10)
+        self.trailing = _Errors()  # logged after the last frame; complete once join() returns
         self.last_time: float | None = None
         self._stderr = stderr
         self._count_leading_errors = count_leading_errors
-        self._times: queue.SimpleQueue[float | None] = queue.SimpleQueue()
+        self._frames: queue.SimpleQueue[tuple[float, _Errors | None] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._drain, name="ffmpeg-stderr", daemon=True)
         self._thread.start()
 
-    def next_time(self) -> float:
-        """The container time of the next frame on stdout (showinfo logs it before the frame is written)."""
-        pts_time = self._times.get()
-        if pts_time is None:
+    def next_frame(self) -> tuple[float, "_Errors | None"]:
+        """The container time of the next frame on stdout (showinfo logs it before the frame is written), and the
+        errors logged since the frame before it."""
+        frame = self._frames.get()
+        if frame is None:
             raise RuntimeError("ffmpeg wrote a frame that showinfo did not report")
-        return pts_time
+        return frame
 
     def join(self) -> None:
         self._thread.join()
 
     def _drain(self) -> None:
         time_base = None
+        errors = _Errors()
         try:
             # Universal newlines: ffmpeg ends some lines with a carriage return.
             with io.TextIOWrapper(self._stderr, encoding="utf-8", errors="replace") as lines:
@@ -265,16 +461,18 @@ class _FfmpegLog:
                     message = match["message"]
                     if match["level"] in ERROR_LEVELS:
                         if self._count_leading_errors or self.last_time is not None:
-                            self.errors.append(message)
+                            errors.add(message)
                     elif base := SHOWINFO_TIME_BASE.match(message):
                         time_base = Fraction(int(base["num"]), int(base["den"]))
                     elif frame := SHOWINFO_FRAME.match(message):
                         # From pts, not showinfo's pts_time, which has only 6 significant digits. A frame
                         # without a time (NOPTS) stops the thread, and sampling, rather than be paired wrongly.
                         self.last_time = float(int(frame["pts"]) * time_base)
-                        self._times.put(self.last_time)
+                        self._frames.put((self.last_time, errors if errors.count else None))
+                        errors = _Errors()
         finally:
-            self._times.put(None)
+            self.trailing = errors
+            self._frames.put(None)
 
 
 def _stop(process: subprocess.Popen, log: _FfmpegLog) -> None:
@@ -287,9 +485,45 @@ def _stop(process: subprocess.Popen, log: _FfmpegLog) -> None:
     process.stderr.close()
 
 
+def _ffprobe(path: Path) -> dict:
+    """ffprobe's streams and format; UnreadableVideo when it cannot read the file, or takes too long."""
+    local_only = [argument for name, value in LOCAL_ONLY.items() for argument in (f"-{name}", value)]
+    command = [FFPROBE, "-hide_banner", "-loglevel", "level+error", *local_only]
+    # ffprobe decodes a frame or two to learn the stream: the pixel limit keeps a huge one from being allocated.
+    command += ["-max_pixels", str(settings.MAX_VIDEO_PIXELS), "-show_format", "-show_streams", "-of", "json"]
+    seconds = settings.VIDEO_STALL_SECONDS
+    try:
+        done = subprocess.run(
+            _guarded([*command, str(path.absolute())]), stdin=subprocess.DEVNULL, capture_output=True, timeout=seconds
+        )
+    except subprocess.TimeoutExpired:
+        raise UnreadableVideo(
+            f"{path.name}: ffprobe did not finish within {seconds} s, so it was stopped (REVSEARCH_VIDEO_STALL_SECONDS)"
+        ) from None
+    stderr = done.stderr.decode(errors="replace")
+    if too_large := PICTURE_TOO_LARGE.search(stderr):
+        raise _too_large(path, int(too_large["width"]), int(too_large["height"]))
+    if done.returncode:
+        raise UnreadableVideo(_probe_failure(path, stderr))
+    return json.loads(done.stdout)
+
+
+def _too_large(path: Path, width: int, height: int) -> UnreadableVideo:
+    return UnreadableVideo(
+        f"{path.name} is {width}x{height}, over the limit of {settings.MAX_VIDEO_PIXELS:,} pixels a frame"
+        " (REVSEARCH_MAX_VIDEO_PIXELS): it is not decoded"
+    )
+
+
 def _probe_failure(path: Path, stderr: str) -> str:
     """Why ffprobe could not open the file, in words a user can act on."""
-    lines = [match["message"] if (match := LOG_LINE.match(line)) else line for line in stderr.strip().splitlines()]
+    found = [LOG_LINE.match(line) for line in stderr.strip().splitlines()]
+    refused = next((match["context"] for match in found if match and "not on whitelist" in match["message"]), None)
+    if refused:
+        return _refused_format(path, refused)
+    lines = [
+        match["message"] if match else line for match, line in zip(found, stderr.strip().splitlines(), strict=True)
+    ]
     reason = (lines[-1] if lines else "no message").removeprefix(f"{path.absolute()}: ")
     if "moov atom not found" in stderr and _looks_like_mp4(path):
         return (
@@ -297,6 +531,20 @@ def _probe_failure(path: Path, stderr: str) -> str:
             "as when a copy, download or recording was cut off"
         )
     return f"{path.name} is not a video that ffmpeg can read ({reason})"
+
+
+def _refused_format(path: Path, format_name: str) -> str:
+    """Why a file in a format outside DEMUXERS is not read."""
+    if STILL_IMAGE_FORMATS.search(format_name):
+        return (
+            f"{path.name} is a single still image ({format_name.removesuffix('_pipe')}), not a video: "
+            "give it its image extension (such as .jpg) to index it as a photo"
+        )
+    if format_name in LIST_FORMATS:
+        return (
+            f"{path.name} is {LIST_FORMATS[format_name]}, not a video: files that point at other files are never read"
+        )
+    return f"{path.name} is in the {format_name} format, which is not read: only MP4/MOV, Matroska/WebM and AVI are"
 
 
 def _looks_like_mp4(path: Path) -> bool:

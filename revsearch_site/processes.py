@@ -3,14 +3,17 @@
 `manage.py serve` and the flow tests both use these, so the tests run the service as users do.
 """
 
+import collections
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +22,11 @@ from urllib.parse import urlparse
 logger = logging.getLogger(__name__)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# How much of a process's output is kept to tell why it died.
+RECENT_LINES = 40
+ERROR_CHARS = 500
+ERROR_WORDS = re.compile(r"Error|Exception|ERROR|CRITICAL|FATAL|Traceback|Killed")
+_ECHO_LOCK = threading.Lock()
 
 
 @dataclass
@@ -31,10 +39,14 @@ class Process:
     ready_port: int | None = None
     stop_signal: int = signal.SIGTERM
     log_file: Path | None = None
+    # Without a log file: pass the output on line by line, remembering the last lines (for last_error).
+    echo: bool = False
     popen: subprocess.Popen | None = field(default=None, repr=False)
+    recent: collections.deque = field(default_factory=lambda: collections.deque(maxlen=RECENT_LINES), repr=False)
 
     def start(self, log_file: Path | None = None) -> "Process":
         self.log_file = log_file or self.log_file
+        self.recent.clear()
         with self.log_file.open("ab") if self.log_file else contextlib.nullcontext() as output:
             # The child keeps its own copy of the log's descriptor; this process closes its one.
             self.popen = subprocess.Popen(
@@ -42,11 +54,35 @@ class Process:
                 env=self.env,
                 cwd=BASE_DIR,
                 start_new_session=True,
-                stdout=output,
+                stdout=subprocess.PIPE if self.echo and not self.log_file else output,
                 stderr=subprocess.STDOUT,
             )
+        if self.popen.stdout is not None:
+            echo = threading.Thread(target=self._echo, args=(self.popen.stdout,), name=f"echo {self.name}", daemon=True)
+            echo.start()
         logger.info("started %s (pid %s)", self.name, self.popen.pid)
         return self
+
+    def _echo(self, output) -> None:
+        with output:
+            for line in output:
+                self.recent.append(line.decode(errors="replace").rstrip())
+                with _ECHO_LOCK:
+                    sys.stdout.buffer.write(line)
+                    sys.stdout.buffer.flush()
+
+    def last_error(self) -> str:
+        """The last line of its output that reads like an error (else its last line), to show why it exited."""
+        if self.log_file and self.log_file.exists():
+            with self.log_file.open("rb") as log:
+                log.seek(max(log.seek(0, os.SEEK_END) - 8192, 0))
+                lines = [line.decode(errors="replace").rstrip() for line in log.read().splitlines()]
+        else:
+            time.sleep(0.1)  # the echo thread may still be reading its last words
+            lines = list(self.recent)
+        lines = [line for line in lines if line.strip()]
+        errors = [line for line in lines if ERROR_WORDS.search(line)]
+        return (errors or lines or [""])[-1][-ERROR_CHARS:]
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until the process listens on its port; fail at once if it died."""
@@ -104,10 +140,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def redis(port: int, data_dir: Path) -> Process:
-    """Redis on loopback, its queue kept in an append-only file so queued tasks survive a restart."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir)]
+def redis(port: int, data_dir: Path, password: str = "") -> Process:
+    """Redis on loopback, its queue kept in an append-only file so queued tasks survive a restart.
+
+    With a password, clients must give it; it goes in a config file of mode 0600 rather than on the command line,
+    where `ps` would show it to every user.
+    """
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    argv = ["redis-server"]
+    if password:
+        config = data_dir / "redis.conf"
+        config.unlink(missing_ok=True)
+        with os.fdopen(os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(f"requirepass {password}\n")
+        argv.append(str(config))  # the config file comes first; the options after it add to it
+    argv += ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir)]
     argv += ["--save", "", "--appendonly", "yes", "--daemonize", "no", "--loglevel", "warning"]
     return Process("redis", argv, ready_port=port)
 

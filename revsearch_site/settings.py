@@ -1,13 +1,16 @@
 """RevSearch settings: every value comes from the environment, with defaults for one laptop."""
 
+import logging
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+logger = logging.getLogger(__name__)
 
 
 def env_str(name: str, default: str) -> str:
@@ -63,6 +66,63 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def private_file(path: Path, content: str = "") -> bool:
+    """Create `path` readable by this user only, unless it exists; the mode is set as it is made, never widened.
+
+    The content is written to a draft first and linked into place, so a process starting at the same moment sees
+    either no file or the whole of it, and never replaces it. True if this call made it.
+    """
+    if path.exists():
+        return False
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(content)
+    try:
+        os.link(draft, path)
+        return True
+    except FileExistsError:
+        return False  # another process made it first: that one is kept
+    except OSError:  # a file system without hard links (SMB, some FUSE): a rename, which could replace a twin
+        if path.exists():
+            return False
+        draft.rename(path)
+        return True
+    finally:
+        draft.unlink(missing_ok=True)
+
+
+def private_secret(path: Path) -> str:
+    """A random secret made once and kept in `path` (mode 0600)."""
+    private_file(path, secrets.token_urlsafe(50))
+    secret = path.read_text().strip()
+    if not secret:
+        raise ImproperlyConfigured(f"{path} is empty: delete it, and a new secret is made at the next start")
+    return secret
+
+
+def make_private(folder: Path, files: list[Path]) -> None:
+    """Take group and other permissions off the home (0700) and its secrets and database (0600), in one log line.
+
+    Homes made by earlier releases, or copied with a loose umask, had the key and the database readable by all.
+    """
+    tightened = []
+    for path, mode in [(folder, 0o700)] + [(file, 0o600) for file in files]:
+        try:
+            current = path.stat().st_mode & 0o777
+        except OSError:
+            continue  # not made yet
+        if not current & 0o077:
+            continue
+        try:
+            path.chmod(current & mode)
+            tightened.append(f"{path} {current:04o} -> {current & mode:04o}")
+        except PermissionError:
+            tightened.append(f"{path} {current:04o} unchanged (another user's: run `chmod go= {path}` as its owner)")
+    if tightened:
+        logger.warning("took other users' access off the home's private files: %s", ", ".join(tightened))
+
+
 # --- Where things live -------------------------------------------------------------------------------
 HOME_DIR = env_path("REVSEARCH_HOME", BASE_DIR / "var")
 INBOX_DIR = env_path("REVSEARCH_INBOX", HOME_DIR / "inbox")
@@ -77,7 +137,10 @@ PORT = env_int("REVSEARCH_PORT", 8000, minimum=1)
 BIND_ADDRESS = env_str("REVSEARCH_BIND", "127.0.0.1")
 WORKER_CONCURRENCY = env_int("REVSEARCH_WORKERS", os.cpu_count() or 1, minimum=1)
 REDIS_EMBEDDED = not os.environ.get("REDIS_URL", "").strip()
-REDIS_URL = env_str("REDIS_URL", f"redis://127.0.0.1:{PORT + 1}/0")
+# The embedded Redis asks for a password made once into the home: every local user can reach a loopback port, and
+# whoever gets into Redis can forge or drop tasks, and with CONFIG SET write files wherever the service's user can.
+REDIS_PASSWORD = private_secret(HOME_DIR / "redis_password") if REDIS_EMBEDDED else ""
+REDIS_URL = env_str("REDIS_URL", f"redis://:{REDIS_PASSWORD}@127.0.0.1:{PORT + 1}/0")
 MILVUS_EMBEDDED = not os.environ.get("MILVUS_URI", "").strip()
 MILVUS_URI = env_str("MILVUS_URI", f"http://127.0.0.1:{PORT + 2}")
 MILVUS_TOKEN = env_str("MILVUS_TOKEN", "")
@@ -108,6 +171,9 @@ INBOX_OPEN_SECONDS = env_float("REVSEARCH_INBOX_OPEN_SECONDS", 60.0, above=0)
 MISSING_REMOVES_FACES = env_bool("REVSEARCH_MISSING_REMOVES_FACES", False)
 # Photos above this many pixels are refused rather than decoded (a decompression bomb guard).
 MAX_IMAGE_PIXELS = env_int("REVSEARCH_MAX_IMAGE_PIXELS", 100_000_000, minimum=1)
+# Videos whose frames are above this many pixels are refused when probed, before a decoder allocates one (8K is 35
+# million); ffmpeg's decoder is held to it too, should a stream grow its frames later on.
+MAX_VIDEO_PIXELS = env_int("REVSEARCH_MAX_VIDEO_PIXELS", 40_000_000, minimum=1)
 # For a face model with no calibration (see media_index/calibration.py): the L2 distance below which two faces
 # are called the same person, and where the 0-100 score is 50.
 MATCH_DISTANCE = env_float("REVSEARCH_MATCH_DISTANCE", 1.0)
@@ -116,8 +182,23 @@ MATCH_DISTANCE = env_float("REVSEARCH_MATCH_DISTANCE", 1.0)
 VIDEO_SAMPLE_FPS = env_float("REVSEARCH_VIDEO_SAMPLE_FPS", 1.0, above=0)
 VIDEO_CHUNK_FRAMES = env_int("REVSEARCH_VIDEO_CHUNK_FRAMES", 8, minimum=1)
 VIDEO_SLICE_SECONDS = env_int("REVSEARCH_VIDEO_SLICE_SECONDS", 300, minimum=1)
+# Sampled frames whose longest side is above this many pixels are scaled down inside ffmpeg, so that a 4K or 8K video
+# costs the worker no more memory than a 1080p one.
+VIDEO_FRAME_MAX_SIDE = env_int("REVSEARCH_VIDEO_FRAME_MAX_SIDE", 1920, minimum=160)
+# ffprobe must answer, and ffmpeg deliver each sampled frame, within this many seconds; else it is stopped and the
+# video fails as stalled.
+VIDEO_STALL_SECONDS = env_int("REVSEARCH_VIDEO_STALL_SECONDS", 60, minimum=1)
 SEARCH_TOP_K = env_int("REVSEARCH_SEARCH_TOP_K", 20, minimum=1)
 MAX_UPLOAD_BYTES = env_int("REVSEARCH_MAX_UPLOAD_MB", 25, minimum=1) * 1024 * 1024
+# A request body longer than the upload plus room for the form's other fields is refused (413) before it is read.
+MAX_REQUEST_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
+# Query photos are decoded in the web server while someone waits: a lower pixel limit than the inbox's, checked on
+# the header, and at most this many faces embedded (the largest; a crowd photo holds far more than anyone picks).
+MAX_QUERY_PIXELS = env_int("REVSEARCH_MAX_QUERY_PIXELS", 40_000_000, minimum=1)
+QUERY_MAX_FACES = env_int("REVSEARCH_QUERY_MAX_FACES", 30, minimum=1)
+# A progressive JPEG is decoded once per scan: encoders write about 10, a crafted file thousands (minutes of CPU
+# for one photo). Photos and queries with more scans are refused before decoding.
+MAX_JPEG_SCANS = env_int("REVSEARCH_MAX_JPEG_SCANS", 100, minimum=1)
 
 # --- Django ----------------------------------------------------------------------------------------
 DEBUG = env_bool("REVSEARCH_DEBUG", False)
@@ -141,12 +222,7 @@ def _secret_key() -> str:
     """The key comes from DJANGO_SECRET_KEY, or is made once and kept in the home."""
     if key := os.environ.get("DJANGO_SECRET_KEY", "").strip():
         return key
-    key_file = HOME_DIR / "secret_key"
-    if not key_file.exists():
-        HOME_DIR.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    return private_secret(HOME_DIR / "secret_key")
 
 
 SECRET_KEY = _secret_key()
@@ -160,11 +236,14 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_celery_results",
+    "axes",
     "media_index",
     "search",
 ]
 
 MIDDLEWARE = [
+    # First: an oversized body is refused before any other middleware (the login redirect, CSRF) could read it.
+    "revsearch_site.limits.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -174,12 +253,31 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "revsearch_site.urls"
 WSGI_APPLICATION = "revsearch_site.wsgi.application"
 LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/"
+# Sign-in attempts are throttled by django-axes: after LOGIN_FAILURE_LIMIT failures for one username from one address,
+# that pair is refused (429) for LOGIN_LOCKOUT_MINUTES; a success clears the count. `manage.py axes_reset` (or deleting
+# the Access attempts in the admin) unlocks at once. Behind the proxy the address comes from X-Forwarded-For.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LOGIN_FAILURE_LIMIT = env_int("REVSEARCH_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_LOCKOUT_MINUTES = env_int("REVSEARCH_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "revsearch_site.signin.client_ip"
+AXES_COOLOFF_MESSAGE = (
+    f"Too many failed sign-ins for this username from your address: try again in {LOGIN_LOCKOUT_MINUTES} minutes."
+)
+AXES_VERBOSE = False  # no banner from every process at start; lockouts and failures are still logged
+# /healthz runs its checks at most once per this many seconds in each process, however many ask.
+HEALTH_CACHE_SECONDS = env_int("REVSEARCH_HEALTH_CACHE_SECONDS", 5, minimum=0)
 
 TEMPLATES = [
     {
@@ -207,6 +305,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+_private_files = [HOME_DIR / "secret_key", HOME_DIR / "redis_password"]
+if DATABASES["default"]["ENGINE"].endswith("sqlite3") and str(DATABASES["default"]["NAME"]) not in ("", ":memory:"):
+    # Made empty and private before SQLite first opens it (it would make it 0644; an empty file is an empty
+    # database). SQLite gives its -wal and -shm files the database's mode.
+    _database = Path(DATABASES["default"]["NAME"])
+    private_file(_database)
+    _private_files += [_database.with_name(_database.name + suffix) for suffix in ("", "-wal", "-shm")]
+make_private(HOME_DIR, _private_files)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -238,15 +344,36 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A task a dead worker had taken goes to another after this long. It must exceed the longest task: a video's slice
-# (VIDEO_SLICE_SECONDS) plus one chunk, and the longest retry wait (RETRY_BACKOFF_MAX_SECONDS).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("REVSEARCH_TASK_TIMEOUT", 900, minimum=60)}
+# Time limits, sized from the longest task: a video's slice (VIDEO_SLICE_SECONDS), plus room for its last chunk, the
+# probe and the store. Past the soft limit the task fails its asset with the reason. Past the hard limit the pool
+# process is killed and, with acks on timeout off, the message goes back to the queue (Celery 5.7 would otherwise
+# acknowledge it and leave the asset `processing`): its next delivery counts a worker death.
+CELERY_TASK_SOFT_TIME_LIMIT = VIDEO_SLICE_SECONDS + env_int("REVSEARCH_TASK_TIME_MARGIN", 120, minimum=10)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
+CELERY_TASK_ACKS_ON_TIMEOUT = False
+# A file whose indexing kills the pool process (out of memory, a crash, the hard time limit) is tried this many
+# times, counted on the asset, then failed; the queue goes on.
+WORKER_DEATH_LIMIT = env_int("REVSEARCH_WORKER_DEATH_LIMIT", 3, minimum=1)
+# A pool process holding more than this many MB after a task is replaced by a fresh one (0: never), so that memory
+# a large file left behind is given back.
+WORKER_MAX_MEMORY_MB = env_int("REVSEARCH_WORKER_MAX_MEMORY_MB", 2048, minimum=0)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = WORKER_MAX_MEMORY_MB * 1024 or None  # KiB
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # While Milvus is down an asset is `retrying`: RETRY_LIMIT more tries, waits doubling from RETRY_BACKOFF_SECONDS
 # up to five minutes; then it is `failed`, and `manage.py reindex --failed` recovers it.
 RETRY_LIMIT = env_int("REVSEARCH_RETRY_LIMIT", 8, minimum=0)
 RETRY_BACKOFF_SECONDS = env_float("REVSEARCH_RETRY_BACKOFF_SECONDS", 5.0, above=0)
 RETRY_BACKOFF_MAX_SECONDS = 300.0
+# A task a dead worker had taken goes to another after this long. It must exceed the longest a task holds its
+# message: the hard time limit, and the longest retry wait; else a running task would be handed out twice.
+TASK_VISIBILITY_TIMEOUT = env_int("REVSEARCH_TASK_TIMEOUT", max(900, CELERY_TASK_TIME_LIMIT + 60), minimum=60)
+if max(CELERY_TASK_TIME_LIMIT, RETRY_BACKOFF_MAX_SECONDS) >= TASK_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"REVSEARCH_TASK_TIMEOUT={TASK_VISIBILITY_TIMEOUT}: must be more than the task time limit"
+        f" ({CELERY_TASK_TIME_LIMIT:.0f} s, from REVSEARCH_VIDEO_SLICE_SECONDS and REVSEARCH_TASK_TIME_MARGIN)"
+        f" and the longest retry wait ({RETRY_BACKOFF_MAX_SECONDS:.0f} s)"
+    )
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": TASK_VISIBILITY_TIMEOUT}
 CELERY_TASK_ALWAYS_EAGER = env_bool("REVSEARCH_TASKS_EAGER", False)
 
 # --- Logging: one line per event ---------------------------------------------------------------------

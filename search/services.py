@@ -1,10 +1,13 @@
 """Search by photo: the faces in a query photo, and the stored faces nearest to the one chosen."""
 
 import logging
+import os
+import re
 import time
 import uuid
+import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -14,20 +17,27 @@ from PIL import Image
 
 from media_index import calibration, face_engine, vector_store
 from media_index.models import Asset, Face, Frame
-from media_index.services import open_photo
+from media_index.services import UnreadablePhoto, open_photo
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 QUERY_MAX_AGE_SECONDS = 24 * 3600
+QUERY_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class QueryExpired(LookupError):
+    """The query photo is gone (pruned after a day) or cannot be read: upload it again."""
 
 
 @dataclass(frozen=True)
 class QueryFace:
-    """A face found in the query photo; box is (x1, y1, x2, y2) in pixels of the upright photo."""
+    """A face found in the query photo; box is (x1, y1, x2, y2) in pixels of the upright photo, embedding as
+    face_engine.Face's."""
 
     box: tuple[float, float, float, float]
     probability: float
+    embedding: np.ndarray = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -82,14 +92,34 @@ def search_image(
     The largest face is searched unless face_index picks another; a photo with no face gives no matches.
     kind ("image" or "video") limits the results to photos or to videos.
     """
-    faces = face_engine.find_faces(image)
-    query_faces = [QueryFace(tuple(face.box), face.probability) for face in faces]
+    return search_faces(find_query_faces(image), image.width, image.height, face_index, top_k, kind)
+
+
+def search_faces(
+    faces: list[QueryFace],
+    width: int,
+    height: int,
+    face_index: int | None = None,
+    top_k: int | None = None,
+    kind: str | None = None,
+) -> SearchResult:
+    """search_image with the query's faces already found (width and height are the photo's)."""
     if not faces:
-        return SearchResult(query_faces, None, [], image.width, image.height)
+        return SearchResult(faces, None, [], width, height)
     chosen = face_index if face_index is not None and 0 <= face_index < len(faces) else 0
     matches = find_matches(faces[chosen].embedding, top_k or settings.SEARCH_TOP_K, kind)
     logger.info("searched face %d of %d: %d matches", chosen, len(faces), len(matches))
-    return SearchResult(query_faces, chosen, matches, image.width, image.height)
+    return SearchResult(faces, chosen, matches, width, height)
+
+
+def find_query_faces(image: Image.Image) -> list[QueryFace]:
+    """A query photo's faces, largest first, at most QUERY_MAX_FACES: all are detected, only those kept embedded."""
+    detections = face_engine.detect_faces([image])[0]
+    kept = detections[: settings.QUERY_MAX_FACES]
+    if len(detections) > len(kept):
+        logger.info("query photo has %d faces: the %d largest are kept", len(detections), len(kept))
+    faces = face_engine.embed_faces([image], [kept])[0]
+    return [QueryFace(tuple(face.box), face.probability, face.embedding) for face in faces]
 
 
 def find_matches(
@@ -173,23 +203,90 @@ def search_photo(
 
 
 def save_query(upload) -> str:
-    """Keep an uploaded query photo, upright, as JPEG, so its faces can be shown and picked; returns its id."""
-    image = open_photo(upload)
+    """Keep an uploaded query photo, upright, as JPEG, with its faces found once (picking another face only
+    searches); returns its id. Raises UnreadablePhoto for a photo that cannot be (or must not be) decoded."""
+    image = open_photo(upload, max_pixels=settings.MAX_QUERY_PIXELS, pixels_setting="REVSEARCH_MAX_QUERY_PIXELS")
+    faces = find_query_faces(image)
     settings.QUERY_DIR.mkdir(parents=True, exist_ok=True)
     prune_queries()
     query_id = uuid.uuid4().hex
     image.save(query_path(query_id), format="JPEG", quality=92)
+    _store_faces(query_id, faces, image.size)
+    logger.info("query %s saved with %d faces", query_id, len(faces))
     return query_id
+
+
+def search_query(query_id: str, face_index: int | None = None) -> SearchResult:
+    """search_faces for a saved query, with the faces found at upload (found again only if they were lost)."""
+    if not query_path(query_id).is_file():
+        raise QueryExpired(query_id)
+    stored = _stored_faces(query_id)
+    if stored is None:
+        try:
+            image = open_photo(query_path(query_id))
+        except (FileNotFoundError, UnreadablePhoto) as error:
+            raise QueryExpired(query_id) from error
+        faces, size = find_query_faces(image), image.size
+        _store_faces(query_id, faces, size)
+    else:
+        faces, size = stored
+    return search_faces(faces, *size, face_index)
 
 
 def query_path(query_id: str) -> Path:
     """Where a query photo is kept; query_id is a hex uuid (the URL pattern only lets those through)."""
+    if not QUERY_ID.fullmatch(query_id):
+        raise ValueError(f"{query_id!r} is not a query id (32 hex digits)")
     return settings.QUERY_DIR / f"{query_id}.jpg"
 
 
+def faces_path(query_id: str) -> Path:
+    """Where a query's faces are kept beside its photo: boxes, probabilities, embeddings, the photo's size."""
+    return query_path(query_id).with_suffix(".npz")
+
+
+def _store_faces(query_id: str, faces: list[QueryFace], size: tuple[int, int]) -> None:
+    target = faces_path(query_id)
+    partial = target.with_name(target.name + ".part")
+    with partial.open("wb") as stream:
+        np.savez(
+            stream,
+            boxes=np.array([face.box for face in faces], dtype=np.float64).reshape(-1, 4),
+            probabilities=np.array([face.probability for face in faces], dtype=np.float64),
+            embeddings=np.stack([face.embedding for face in faces]) if faces else np.zeros((0, 0), np.float32),
+            size=np.array(size, dtype=np.int64),
+            model=np.array(face_engine.model_name()),
+        )
+    os.replace(partial, target)  # whole or not at all, for a page read at the same time
+
+
+def _stored_faces(query_id: str) -> tuple[list[QueryFace], tuple[int, int]] | None:
+    """The faces kept for a query and its photo's size; None if there are none, or from another face model."""
+    path = faces_path(query_id)
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if str(stored["model"]) != face_engine.model_name():
+                return None
+            boxes, probabilities, embeddings = stored["boxes"], stored["probabilities"], stored["embeddings"]
+            width, height = (int(value) for value in stored["size"])
+            faces = [
+                QueryFace(tuple(map(float, box)), float(probability), embedding)
+                for box, probability, embedding in zip(boxes, probabilities, embeddings, strict=True)
+            ]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        logger.warning("query %s: cannot read its faces in %s (%s); finding them again", query_id, path, error)
+        return None
+    return faces, (width, height)
+
+
 def prune_queries() -> None:
-    """Query photos are kept for a day, long enough to pick other faces and come back."""
+    """Query photos and their faces are kept for a day, long enough to pick other faces and come back."""
     cutoff = time.time() - QUERY_MAX_AGE_SECONDS
-    for old in settings.QUERY_DIR.glob("*.jpg"):
-        if old.stat().st_mtime < cutoff:
-            old.unlink(missing_ok=True)
+    for old in settings.QUERY_DIR.iterdir():
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+        except FileNotFoundError:  # pruned by another request meanwhile
+            continue

@@ -1,19 +1,20 @@
 """The pages: upload a photo, pick a face, see the photos and video moments of that person, and each asset."""
 
-from pathlib import Path
+import math
+import re
 
-from django.conf import settings
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
-from django.views.static import serve
 
 from media_index.models import Asset
 from media_index.services import UnreadablePhoto, status_counts
 
-from . import services
+from . import http, services
 from .forms import SearchForm
-from .http import ranged_file_response
+
+# A face number: a few ASCII digits (str.isdigit would also pass "²", which int() refuses).
+FACE_NUMBER = re.compile(r"[0-9]{1,4}")
 
 
 def search_form(request):
@@ -31,11 +32,11 @@ def search_form(request):
 
 @require_GET
 def search_result(request, query_id: str):
-    path = services.query_path(query_id)
-    if not path.exists():
-        raise Http404("This search has expired; upload the photo again.")
-    face_index = request.GET.get("face", "")
-    result = services.search_photo(path, int(face_index) if face_index.isdigit() else None)
+    picked = request.GET.get("face", "")
+    try:
+        result = services.search_query(query_id, int(picked) if FACE_NUMBER.fullmatch(picked) else None)
+    except services.QueryExpired:
+        raise Http404("This search has expired; upload the photo again.") from None
     faces = [
         {
             "number": number,
@@ -52,20 +53,13 @@ def search_result(request, query_id: str):
 
 @require_GET
 def query_photo(request, query_id: str):
-    path = services.query_path(query_id)
-    if not path.exists():
-        raise Http404("This search has expired.")
-    return FileResponse(path.open("rb"), content_type="image/jpeg")
+    return http.query_photo_response(request, services.query_path(query_id))
 
 
 @require_GET
 def asset_file(request, asset_id: int):
     """The original file, as it is in the archive; byte ranges are honoured so videos can seek."""
-    asset = get_object_or_404(Asset, pk=asset_id)
-    path = Path(asset.path)
-    if not path.is_file():
-        raise Http404(f"{asset.path} is no longer there.")
-    return ranged_file_response(request, path)
+    return http.asset_response(request, get_object_or_404(Asset, pk=asset_id))
 
 
 @require_GET
@@ -73,10 +67,11 @@ def asset_detail(request, asset_id: int):
     """One asset: a photo with its faces boxed, or a video in the player with a timeline of where faces are."""
     asset = get_object_or_404(Asset, pk=asset_id)
     try:
-        start = max(float(request.GET.get("t", "0")), 0.0)
+        start = float(request.GET.get("t", "0"))
     except ValueError:
         start = 0.0
-    context = {"asset": asset, "start": start, "faces": [], "moments": []}
+    start = start if math.isfinite(start) and start > 0 else 0.0  # "nan", "inf" and "1e999" parse as floats
+    context = {"asset": asset, "start": start, "faces": [], "moments": [], "servable": http.is_servable(asset)}
     if asset.is_video:
         duration = asset.duration or 1.0
         context["moments"] = [
@@ -98,8 +93,8 @@ def asset_detail(request, asset_id: int):
 
 @require_GET
 def media_file(request, path: str):
-    """Face crops; behind the login like everything else."""
-    return serve(request, path, document_root=settings.MEDIA_ROOT)
+    """Face crops, frame thumbnails and previews; behind the login like everything else."""
+    return http.media_response(request, path)
 
 
 def _box_style(box, width: int, height: int) -> str:

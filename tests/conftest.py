@@ -1,5 +1,6 @@
 """Shared test set-up: where the test data lives, and the real processes the flow tests drive."""
 
+import os
 import uuid
 from pathlib import Path
 
@@ -16,6 +17,38 @@ EXAMPLES = DATA_DIR / "face_recognition" / "examples"
 def pytest_collection_modifyitems(config, items) -> None:
     if not DATA_DIR.is_dir():
         raise pytest.UsageError(f"test data not found at {DATA_DIR}: the shared/ folder must sit beside the clone")
+
+
+def nest(top: Path, depth: int, leaf: str, content: bytes = b"x") -> None:
+    """top, then depth folders named d one inside the other, and a file `leaf` in the last one.
+
+    Each folder is made relative to its parent's descriptor, so the depth is not bound by PATH_MAX.
+    """
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            child = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        with open(os.open(leaf, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as out:
+            out.write(content)
+    finally:
+        os.close(fd)
+
+
+def unnest(top: Path) -> None:
+    """Remove what nest() made, one level at a time (shutil.rmtree recurses, and the paths are too long for it)."""
+    spare = top.with_name(top.name + ".next")
+    while top.exists():
+        if (top / "d").is_dir():
+            (top / "d").rename(spare)
+        for leftover in top.iterdir():
+            leftover.unlink()
+        top.rmdir()
+        if spare.exists():
+            spare.rename(top)
 
 
 @pytest.fixture

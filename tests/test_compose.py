@@ -37,7 +37,10 @@ DOCUMENTED = {
     # Django's createsuperuser documents it; our ensure_admin reads it too.
     "DJANGO_SUPERUSER_PASSWORD": BASE_DIR / "media_index" / "management" / "commands" / "ensure_admin.py",
 }
-INTERPOLATION = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+# ${NAME}, ${NAME:-default} or ${NAME-default}, and ${NAME:?message} (docker-compose refuses to start without it).
+INTERPOLATION = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
+# The variables docker-compose insists on, each with a value it accepts.
+REQUIRED = {"POSTGRES_PASSWORD": "pg-password-1", "MINIO_SECRET_KEY": "minio-password-1"}
 
 
 def load_compose() -> dict:
@@ -51,8 +54,14 @@ def app_services() -> dict[str, dict]:
 
 
 def with_defaults(text: str) -> str:
-    """A value as docker-compose reads it with nothing set in the environment."""
-    return INTERPOLATION.sub(lambda match: match.group(2) or "", text)
+    """A value as docker-compose reads it with nothing set in the environment but the required variables."""
+
+    def value(match: re.Match) -> str:
+        if match.group(2) == "?":
+            return REQUIRED[match.group(1)]
+        return match.group(3) or ""
+
+    return INTERPOLATION.sub(value, text)
 
 
 def argv_of(command) -> list[str]:
@@ -248,19 +257,60 @@ def test_the_dockerfile_copies_what_exists():
         assert (BASE_DIR / source).exists(), f"{DOCKERFILE} copies {source}, which does not exist"
 
 
-def test_docker_compose_accepts_the_file():
+def docker_compose(*args: str, **variables: str) -> subprocess.CompletedProcess:
+    """docker-compose on this file, with no Docker engine, and only these variables set (and PATH)."""
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.fail("docker-compose is not installed: run `make test`, which installs Debian's docker-compose")
     # Only PATH from our environment, so that variables set here do not change what is validated.
-    environment = {"PATH": os.environ["PATH"], "DOCKER_HOST": "unix:///nonexistent"}
+    environment = {"PATH": os.environ["PATH"], "DOCKER_HOST": "unix:///nonexistent", **variables}
+    return subprocess.run(
+        [binary, "-f", str(COMPOSE_FILE), *args], env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+def published_ports(**variables: str) -> dict[str, list[str]]:
+    """Each service's published ports (HOST_IP:HOST_PORT:PORT/tcp) as docker-compose resolves them."""
+    result = docker_compose("--profile", "flower", "config", **REQUIRED, **variables)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    return {name: [str(port) for port in service["ports"]] for name, service in services.items() if "ports" in service}
+
+
+def test_docker_compose_accepts_the_file():
     for extra in ([], ["--profile", "flower"]):
-        result = subprocess.run(
-            [binary, "-f", str(COMPOSE_FILE), *extra, "config", "-q"],
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = docker_compose(*extra, "config", "-q", **REQUIRED)
         assert result.returncode == 0, f"docker-compose {shlex.join([*extra, 'config'])} refused it:\n{result.stderr}"
+
+
+def test_docker_compose_refuses_to_start_without_the_passwords():
+    # No default passwords: a stack brought up as it is would have Postgres and MinIO open to a known one.
+    missing = docker_compose("config", "-q")
+    assert missing.returncode != 0
+    assert "set POSTGRES_PASSWORD (in the environment or .env" in missing.stderr
+    no_minio = docker_compose("config", "-q", POSTGRES_PASSWORD=REQUIRED["POSTGRES_PASSWORD"])
+    assert no_minio.returncode != 0
+    assert "set MINIO_SECRET_KEY (in the environment or .env" in no_minio.stderr
+    empty = docker_compose("config", "-q", **(REQUIRED | {"POSTGRES_PASSWORD": ""}))
+    assert empty.returncode != 0 and "set POSTGRES_PASSWORD" in empty.stderr
+
+
+def test_the_passwords_reach_the_services_that_use_them():
+    result = docker_compose("config", **REQUIRED)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    database = dj_database_url.parse(services["web"]["environment"]["DATABASE_URL"])
+    assert database["PASSWORD"] == services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "pg-password-1"
+    assert services["minio"]["environment"]["MINIO_SECRET_KEY"] == "minio-password-1"
+    assert services["milvus"]["environment"]["MINIO_SECRET_ACCESS_KEY"] == "minio-password-1"
+
+
+def test_ports_are_published_on_the_hosts_loopback_unless_told_otherwise():
+    ports = published_ports()
+    assert ports["web"] == ["127.0.0.1:8000:8000/tcp"]
+    for name, published in ports.items():
+        for port in published:
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond the host's loopback"
+    assert published_ports(REVSEARCH_PUBLISH_ADDRESS="0.0.0.0", REVSEARCH_PUBLISH="8080")["web"] == [
+        "0.0.0.0:8080:8000/tcp"
+    ]

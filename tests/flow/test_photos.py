@@ -103,7 +103,8 @@ def test_health_reports_every_part(photos):
     service, indexed = photos
     import requests
 
-    health = requests.get(f"{service.url}/healthz", timeout=30).json()
+    assert requests.get(f"{service.url}/healthz", timeout=30).json() == {"status": "ok"}  # all anonymous callers see
+    health = service.signed_in().get(f"{service.url}/healthz", timeout=30).json()
     assert health["status"] == "ok"
     assert health["milvus"]["vectors"] == service.status()["faces"] >= indexed["faces"]
     assert health["workers"]["workers"]

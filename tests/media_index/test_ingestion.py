@@ -89,7 +89,6 @@ def test_a_photo_without_faces_is_marked_so(inbox, sent, engine, vector_store_on
 @pytest.mark.parametrize(
     "content, message",
     [
-        (b"", "the file is empty"),
         (b"GIF89a not really", "cannot decode"),
         (b"\xff\xd8\xff\xe0 truncated", "cannot decode"),
     ],
@@ -101,6 +100,14 @@ def test_a_broken_photo_fails_with_its_name_and_reason(inbox, sent, engine, vect
     assert services.index_asset(asset.pk) == Asset.Status.FAILED
     asset.refresh_from_db()
     assert str(path) in asset.error and message in asset.error
+
+
+def test_an_empty_file_fails_at_once_without_a_task(inbox, sent):
+    path = inbox / "empty.jpg"
+    path.write_bytes(b"")
+    asset = services.register_path(path)
+    assert (asset.status, sent) == (Asset.Status.FAILED, [])
+    assert str(path) in asset.error and "the file is empty" in asset.error
 
 
 def test_an_unexpected_error_fails_the_asset_and_the_next_one_goes_on(

@@ -3,8 +3,9 @@
 import os
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 
-from media_index import services, tasks, vector_store
+from media_index import face_engine, services, tasks, vector_store
 from media_index.models import Asset
 from tests.media_index.conftest import fake_face, put
 
@@ -88,3 +89,92 @@ def test_a_file_touched_but_not_changed_is_not_indexed_again(inbox, sent, engine
     touched = Asset.objects.get(pk=asset.pk)
     assert touched.status == Asset.Status.INDEXED and touched.mtime == 1_000_000_000
     assert list(touched.faces.all()) == [face] and sent == []
+
+
+class Killed(BaseException):
+    """Stands for the pool process killed while it indexes: not an error the service may catch."""
+
+
+def killing_engine(monkeypatch) -> list[int]:
+    """find_faces kills the run that calls it; returns the list that counts the runs that got that far."""
+    runs: list[int] = []
+
+    def find_faces(image):
+        runs.append(1)
+        raise Killed
+
+    monkeypatch.setattr(face_engine, "find_faces", find_faces)
+    return runs
+
+
+def test_a_file_that_kills_its_worker_is_tried_up_to_the_limit_then_fails(
+    inbox, sent, engine, vector_store_on, media_root, settings, monkeypatch
+):
+    settings.WORKER_DEATH_LIMIT = 3
+    asset = services.register_path(put(inbox, "person_b.jpg"))
+    task_id = Asset.objects.get(pk=asset.pk).task_id
+    runs = killing_engine(monkeypatch)
+    for deaths in range(3):
+        # acks_late with reject_on_worker_lost: the queue delivers the same task again after each death.
+        with pytest.raises(Killed):
+            services.index_asset(asset.pk, task_id=task_id)
+        killed = Asset.objects.get(pk=asset.pk)
+        assert (killed.status, killed.claimed_by, killed.worker_deaths) == (Asset.Status.PROCESSING, task_id, deaths)
+    # The last run was killed between storing a vector and committing its face.
+    vector_store.insert([vector_store.FaceVector(10_000, fake_face(1).embedding, asset.pk, "image")])
+    assert services.index_asset(asset.pk, task_id=task_id) == Asset.Status.FAILED
+    failed = Asset.objects.get(pk=asset.pk)
+    assert len(runs) == 3 and failed.worker_deaths == 3
+    assert failed.error.startswith(f"{failed.path}: the worker died 3 times while indexing it (")
+    assert "reindex --failed" in failed.error
+    assert vector_store_on.count() == 0 and not failed.faces.exists()
+
+    # The queue goes on; and indexed again on purpose, the file starts with a clean count.
+    engine.faces = [fake_face(1)]
+    monkeypatch.setattr(face_engine, "find_faces", lambda image: engine.faces)
+    good = services.register_path(put(inbox, "person_a_1.jpg"))
+    assert services.index_asset(good.pk, task_id=Asset.objects.get(pk=good.pk).task_id) == Asset.Status.INDEXED
+    services.requeue([failed])
+    assert services.index_asset(asset.pk, task_id=Asset.objects.get(pk=asset.pk).task_id) == Asset.Status.INDEXED
+    assert Asset.objects.get(pk=asset.pk).worker_deaths == 0
+
+
+def test_a_retry_after_milvus_was_down_is_not_a_death(inbox, sent, engine, vector_store_on, media_root, monkeypatch):
+    engine.faces = [fake_face(1)]
+    asset = services.register_path(put(inbox, "person_b.jpg"))
+    task_id = Asset.objects.get(pk=asset.pk).task_id
+    insert = vector_store.insert
+
+    def milvus_down(vectors):
+        raise vector_store.VectorStoreUnavailable("Milvus at http://127.0.0.1:1 is unreachable")
+
+    monkeypatch.setattr(vector_store, "insert", milvus_down)
+    with pytest.raises(vector_store.VectorStoreUnavailable):
+        services.index_asset(asset.pk, task_id=task_id)
+    assert Asset.objects.get(pk=asset.pk).status == Asset.Status.RETRYING
+    monkeypatch.setattr(vector_store, "insert", insert)
+    # Celery's retry keeps the task id.
+    assert services.index_asset(asset.pk, task_id=task_id) == Asset.Status.INDEXED
+    assert Asset.objects.get(pk=asset.pk).worker_deaths == 0
+
+
+def test_a_run_past_the_soft_time_limit_fails_with_the_reason(
+    inbox, sent, engine, vector_store_on, media_root, settings, monkeypatch
+):
+    engine.faces = [fake_face(1)]
+    insert = vector_store.insert
+
+    def cut_off(vectors):
+        insert(vectors)
+        raise SoftTimeLimitExceeded  # what Celery raises in the task when the soft limit passes: here, before commit
+
+    monkeypatch.setattr(vector_store, "insert", cut_off)
+    asset = services.register_path(put(inbox, "person_b.jpg"))
+    assert services.index_asset(asset.pk, task_id=Asset.objects.get(pk=asset.pk).task_id) == Asset.Status.FAILED
+    failed = Asset.objects.get(pk=asset.pk)
+    assert failed.error == (
+        f"{failed.path}: indexing it took longer than the task's time limit of"
+        f" {settings.CELERY_TASK_SOFT_TIME_LIMIT:.0f} s, so it was stopped (a video's slice is"
+        " REVSEARCH_VIDEO_SLICE_SECONDS, plus REVSEARCH_TASK_TIME_MARGIN for its last chunk)"
+    )
+    assert failed.worker_deaths == 0 and vector_store_on.count() == 0

@@ -1,5 +1,6 @@
 """Indexing videos: real ffmpeg and a real Milvus Lite server; the face engine is faked (one face a frame)."""
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ from media_index import face_engine, services, video
 from media_index.models import Asset, Face, Frame
 from tests.conftest import EXAMPLES
 from tests.media_index.conftest import fake_face
+from tests.media_index.test_video_limits import generated, overwrite
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,9 +29,11 @@ def engine(monkeypatch):
     class Engine:
         calls = 0
         crash_on_call: int | None = None
+        sizes: set[tuple[int, int]] = set()
 
         def find_faces_batch(self, images):
             self.calls += 1
+            self.sizes |= {image.size for image in images}
             if self.calls == self.crash_on_call:
                 raise Crash
             return [[fake_face(self.calls * 100 + i)] for i in range(len(images))]
@@ -89,7 +93,9 @@ def test_a_long_video_hands_over_to_a_new_task_and_finishes_the_same(engine, que
         assert services.index_asset(asset_id, task_id="an-earlier-task") is None
         if services.index_asset(asset_id, task_id=task_id) is not None:
             break
-    assert Asset.objects.get(pk=asset.pk).status == Asset.Status.INDEXED
+    indexed = Asset.objects.get(pk=asset.pk)
+    assert indexed.status == Asset.Status.INDEXED
+    assert indexed.worker_deaths == 0, "a slice handed over to a new task is not a death"
     expected = [frame.timestamp for frame in video.sample_frames(HAMILTON, video.probe(HAMILTON), 1.0)]
     assert frame_times(asset) == pytest.approx(expected, abs=1e-6)
 
@@ -108,21 +114,24 @@ def test_a_crashed_worker_resumes_where_it_stopped(engine, queued_video, vector_
     expected = [frame.timestamp for frame in video.sample_frames(HAMILTON, video.probe(HAMILTON), 1.0)]
     assert frame_times(asset) == pytest.approx(expected, abs=1e-6)
     assert vector_store_on.count() == len(expected)
+    assert Asset.objects.get(pk=asset.pk).worker_deaths == 1
 
 
 def bad_video(kind: str, folder: Path) -> Path:
     target = folder / f"{kind}.mp4"
-    if kind == "empty":
-        target.write_bytes(b"")
-    elif kind == "text":
+    if kind == "text":
         target.write_text("not a video")
+    elif kind == "playlist":
+        target.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:9.0,\n{HAMILTON}\n#EXT-X-ENDLIST\n")
     else:
         command = ["ffmpeg", "-v", "error", "-i", str(HAMILTON), "-vn", "-c:a", "copy", str(target)]
         subprocess.run(command, check=True)
     return target
 
 
-@pytest.mark.parametrize("kind, message", [("empty", "empty"), ("text", "not a video"), ("audio", "no video stream")])
+@pytest.mark.parametrize(
+    "kind, message", [("text", "not a video"), ("audio", "no video stream"), ("playlist", "is an hls playlist")]
+)
 def test_bad_videos_fail_with_a_reason_and_the_queue_goes_on(engine, queued_video, tmp_path, kind, message):
     source = bad_video(kind, tmp_path)
     asset = queued_video(source, name="bad.mp4")
@@ -132,6 +141,56 @@ def test_bad_videos_fail_with_a_reason_and_the_queue_goes_on(engine, queued_vide
     assert not Frame.objects.filter(asset=asset).exists()
     good = queued_video()
     assert services.index_asset(good.pk) == Asset.Status.INDEXED
+
+
+def test_a_damaged_stretch_keeps_the_other_frames_and_is_named_in_a_warning(engine, queued_video, tmp_path):
+    source = generated(tmp_path / "source.mp4", 10)
+    overwrite(source, 0.5, 4000)
+    asset = queued_video(source, name="damaged.mp4")
+    assert services.index_asset(asset.pk) == Asset.Status.INDEXED
+    asset.refresh_from_db()
+    assert asset.error == ""
+    [warning] = asset.warning.splitlines()
+    start, end = map(
+        float, re.match(r"damaged from (\d+\.\d+) s to (\d+\.\d+) s: \d+ decoding errors", warning).groups()
+    )
+    kept = frame_times(asset)
+    assert 2 <= start < end <= 8 and len(kept) >= 8
+    assert all(round(time) in kept for time in range(10) if time < start or time > end)
+    assert asset.frames_done == len(kept) and asset.faces.count() == len(kept)
+
+
+def test_a_damaged_stretch_is_named_once_when_slices_carry_on(engine, queued_video, tmp_path, settings):
+    source = generated(tmp_path / "source.mp4", 10)
+    overwrite(source, 0.5, 4000)
+    settings.VIDEO_SLICE_SECONDS = 0  # every chunk of 4 frames ends the slice
+    asset = queued_video(source, name="damaged.mp4")
+    status = services.index_asset(asset.pk)
+    while status is None:
+        status = services.index_asset(*asset.sent[-1])
+    assert status == Asset.Status.INDEXED
+    assert len(Asset.objects.get(pk=asset.pk).warning.splitlines()) == 1
+
+
+def test_a_video_that_decodes_nothing_fails(engine, queued_video, tmp_path):
+    source = generated(tmp_path / "source.mp4", 4, "320x240", 25, "-movflags", "+faststart")
+    data = source.read_bytes()
+    media = data.index(b"mdat") + 4
+    source.write_bytes(data[:media] + bytes(len(data) - media))
+    asset = queued_video(source, name="zeros.mp4")
+    assert services.index_asset(asset.pk) == Asset.Status.FAILED
+    asset.refresh_from_db()
+    assert "no frame of its 4.00 s could be decoded" in asset.error
+    assert not Frame.objects.filter(asset=asset).exists()
+
+
+def test_large_frames_are_indexed_scaled_down_and_the_asset_keeps_its_size(engine, queued_video, settings):
+    settings.VIDEO_FRAME_MAX_SIDE = 320
+    asset = queued_video()
+    assert services.index_asset(asset.pk) == Asset.Status.INDEXED
+    asset.refresh_from_db()
+    assert (asset.width, asset.height) == (640, 360)
+    assert engine.sizes == {(320, 180)}
 
 
 def test_deleting_a_video_removes_its_frames_faces_and_vectors(engine, queued_video, vector_store_on):

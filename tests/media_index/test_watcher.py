@@ -11,7 +11,8 @@ from watchdog.events import (
     FileSystemEvent,
 )
 
-from media_index.management.commands.watch import PathRecorder, open_for_writing
+from media_index.inbox import open_for_writing
+from media_index.watcher import PathRecorder
 
 QUIET, STABLE, OPEN = 1.0, 5.0, 60.0
 

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         if not (paths or failed or everything):
             raise CommandError("say which assets: --failed, --all, or paths")
         assets = Asset.objects.filter(kind__in=[Asset.Kind.IMAGE, Asset.Kind.VIDEO]).exclude(
-            status__in=[Asset.Status.DUPLICATE, Asset.Status.MISSING]
+            status__in=[Asset.Status.DUPLICATE, Asset.Status.MISSING, Asset.Status.UNSUPPORTED]
         )
         if failed:
             assets = assets.filter(status=Asset.Status.FAILED)

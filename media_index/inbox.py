@@ -1,0 +1,160 @@
+"""The inbox's files: walked without recursion, each path checked before anything reads it.
+
+Whoever can write into the inbox can put anything there: folders thousands deep, links to anywhere or to
+themselves, FIFOs, names that are not UTF-8 or longer than the database holds. The walk never recurses (Python 3.11's
+os.walk and Path.rglob do, and a folder 1,200 deep raised RecursionError), holds one folder's names at a time,
+follows no link to a folder, and reports each odd path once with the reason instead of raising.
+"""
+
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+# Names that editors, browsers and copy tools use for files still being written.
+PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".swp")
+# Asset.path's length in the database; a longer path is recorded under a shortened stand-in.
+PATH_MAX_CHARS = 1024
+# A folder with more entries than this is walked all the same, and said once in the log (it slows every pass).
+CROWDED_FOLDER = 10_000
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A path that is not read: `text` is how it is recorded (always valid UTF-8, at most PATH_MAX_CHARS)."""
+
+    path: Path
+    text: str
+    reason: str
+    is_file: bool
+
+
+def is_candidate(path: Path) -> bool:
+    """Whether a file in the inbox should become an asset: hidden and half-written files should not."""
+    return not path.name.startswith(".") and not path.name.lower().endswith(PARTIAL_SUFFIXES)
+
+
+def path_text(path: Path | str) -> str:
+    """The path as the database can hold it: bytes that are not UTF-8 as \\xNN, a too-long path shortened."""
+    raw = os.fsencode(path)
+    text = raw.decode("utf-8", errors="backslashreplace")
+    if len(text) > PATH_MAX_CHARS:
+        # Head and tail keep it recognisable; the digest of the whole keeps two long paths apart.
+        digest = hashlib.sha256(raw).hexdigest()[:16]
+        text = f"{text[:600]}…[{digest}]…{text[-380:]}"
+    return text
+
+
+def refusal(path: Path) -> Refusal | None:
+    """Why a path in the inbox must not be read, or None when it is a regular file (or a link to one)."""
+    text = path_text(path)
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return Refusal(path, text, f"{text}: the name is not valid UTF-8; rename it", True)
+    if len(str(path)) > PATH_MAX_CHARS:
+        return Refusal(path, text, f"{text}: the path is longer than {PATH_MAX_CHARS} characters; move it up", True)
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return Refusal(path, text, f"{text}: a loop of links", True)
+        if error.errno == errno.ENOENT:
+            return Refusal(path, text, f"{text}: a link to nothing", False)
+        return Refusal(path, text, f"{text}: cannot be read ({error.strerror})", True)
+    if stat.S_ISDIR(info.st_mode):
+        return Refusal(path, text, f"{text}: a link to a folder is not followed", False)
+    if not stat.S_ISREG(info.st_mode):
+        return Refusal(path, text, f"{text}: not a regular file ({_file_type(info.st_mode)})", True)
+    return None
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device")):
+        if test(mode):
+            return name
+    return "a block device" if stat.S_ISBLK(mode) else "a special file"
+
+
+def walk(root: Path, problem: Callable[[Path, str], None] | None = None) -> Iterator[Path]:
+    """Every candidate path under root (files, and links or special files for `refusal` to judge), in a stable order.
+
+    Depth first with a stack of folder paths, one folder's entries in memory at a time; links to folders are not
+    followed (so no loop of links can trap it). An unreadable folder is reported through `problem` and skipped.
+    """
+    report = problem or (lambda path, reason: logger.warning("%s: %s", path_text(path), reason))
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                names = sorted((entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries)
+        except OSError as error:
+            if folder == root:
+                raise
+            report(folder, f"folder not read ({error.strerror}); check its permissions")
+            continue
+        if len(names) > CROWDED_FOLDER:
+            logger.info("%s holds %d entries", path_text(folder), len(names))
+        subfolders = []
+        for name, is_dir in names:
+            path = folder / name
+            if is_dir and len(os.fsencode(path).decode(errors="backslashreplace")) > PATH_MAX_CHARS:
+                report(path, f"the path is longer than {PATH_MAX_CHARS} characters; nothing in it is read")
+            elif is_dir:
+                subfolders.append(path)
+            elif is_candidate(path):
+                yield path
+        pending.extend(reversed(subfolders))
+
+
+def walk_folders(top: bytes | str, followlinks: bool = False) -> Iterator[tuple]:
+    """os.walk's top-down output without recursion, for watchdog's inotify emitter (errors skip a folder).
+
+    Folders whose paths are too long to record are not listed, so they get no watch: nothing in them is read
+    (the catch-up walk says so once), and a tree thousands deep costs no more than its first levels.
+    """
+    pending = [top]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listed = list(entries)
+        except OSError:
+            continue
+        folders = [
+            entry.name
+            for entry in listed
+            if entry.is_dir(follow_symlinks=followlinks) and len(entry.path) <= PATH_MAX_CHARS
+        ]
+        files = [entry.name for entry in listed if not entry.is_dir(follow_symlinks=followlinks)]
+        yield folder, folders, files
+        pending.extend(os.path.join(folder, name) for name in reversed(folders))
+
+
+def open_for_writing(path: Path) -> bool:
+    """Whether some process holds the file open for writing; False when the system cannot tell.
+
+    The kernel refuses a read lease on a file that anyone has open for writing (fcntl(2), F_SETLEASE); the
+    lease is given back at once. Leases need the file's owner (or CAP_LEASE) and a local file system.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.fcntl(descriptor, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+    except OSError as error:
+        return error.errno == errno.EAGAIN
+    else:
+        fcntl.fcntl(descriptor, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        return False
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,263 @@
+"""The inbox watcher: every new, finished or moved-in file becomes an asset with its indexing queued.
+
+`manage.py watch` runs `Watcher.run`. Watchdog's callbacks only record paths (`PathRecorder`); the loop registers
+the files whose writers are done, and does the upkeep that needs one process: sending tasks that never reached the
+queue, flushing new vectors, deleting old task results. No single path can stop it: each is judged by
+`inbox.refusal` first, and any error while registering one is logged and the loop goes on.
+"""
+
+import logging
+import os
+import stat
+import threading
+import time
+import types
+from pathlib import Path
+
+import watchdog.events
+import watchdog.observers.inotify
+from django.conf import settings
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from . import inbox, monitoring, services
+
+logger = logging.getLogger(__name__)
+
+# How often tasks that never reached the queue (Redis was down) are sent again.
+RESEND_SECONDS = 5.0
+# How often the watcher looks for new vectors to flush (services.VectorFlusher).
+FLUSH_CHECK_SECONDS = 2.0
+# How often stored task results older than REVSEARCH_TASK_RESULT_DAYS are deleted.
+CLEANUP_SECONDS = 3600.0
+# Each refused path is logged once; past this many remembered, the memory starts again.
+REMEMBERED_REFUSALS = 100_000
+# Catch-up says how far it got every this many files.
+PROGRESS_EVERY = 10_000
+
+
+class _OsWithoutRecursiveWalk(types.ModuleType):
+    """The os module as watchdog's inotify emitter sees it, with a walk that does not recurse (see inbox)."""
+
+    def __getattr__(self, name: str):
+        return getattr(os, name)
+
+    walk = staticmethod(inbox.walk_folders)
+
+
+# Watchdog adds its watches with os.walk, which recurses on Python 3.11: a folder 1,200 deep killed the watcher.
+watchdog.observers.inotify.os = watchdog.events.os = _OsWithoutRecursiveWalk("os")
+
+
+class OverflowFlag(logging.Filter):
+    """Set when watchdog says the kernel dropped events (a burst beyond fs.inotify.max_queued_events)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raised = threading.Event()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "queue overflowed" in record.getMessage():
+            self.raised.set()
+        return True
+
+
+class PathRecorder(FileSystemEventHandler):
+    """Records which files changed, when, and how far their writers are; the watcher's loop does the work.
+
+    A file is ready once nothing touched it for:
+    - quiet_seconds after its writer closed it, or after it was renamed into place;
+    - stable_seconds when no writer was seen (moved in from another disk, linked, or a network folder);
+    - open_seconds when a writer was seen but has not closed it (it may pause and go on writing).
+    """
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self.clock = clock
+        self.last_event: dict[Path, float] = {}
+        self.complete: set[Path] = set()
+        self.writing: set[Path] = set()
+        self.gone: set[Path] = set()
+        self.lock = threading.Lock()
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory or event.event_type in ("opened", "closed_no_write"):
+            return
+        with self.lock:
+            if event.event_type in ("deleted", "moved"):
+                self.gone.add(Path(os.fsdecode(event.src_path)))
+            if event.event_type == "deleted":
+                return
+            path = Path(os.fsdecode(event.dest_path if event.event_type == "moved" else event.src_path))
+            self.last_event[path] = self.clock()
+            if event.event_type in ("closed", "moved"):
+                self.complete.add(path)
+                self.writing.discard(path)
+            elif event.event_type == "modified":
+                self.writing.add(path)
+                self.complete.discard(path)
+            elif event.event_type == "created":
+                self.complete.discard(path)
+
+    def still_writing(self, path: Path) -> None:
+        """A file found open for writing: wait for its writer as if a write had just been seen."""
+        with self.lock:
+            self.last_event[path] = self.clock()
+            self.writing.add(path)
+            self.complete.discard(path)
+
+    def take_gone(self) -> set[Path]:
+        """Paths deleted or moved away, once no file waits to settle: a rename's new name is registered first."""
+        with self.lock:
+            if self.last_event:
+                return set()
+            gone, self.gone = self.gone, set()
+        return gone
+
+    def settled(self, quiet_seconds: float, stable_seconds: float, open_seconds: float) -> list[Path]:
+        """Paths whose writers are done with them."""
+        now = self.clock()
+        with self.lock:
+            ready = []
+            for path, seen in self.last_event.items():
+                if path in self.complete:
+                    wait = quiet_seconds
+                else:
+                    wait = open_seconds if path in self.writing else stable_seconds
+                if now - seen >= wait:
+                    ready.append(path)
+            for path in ready:
+                del self.last_event[path]
+                self.complete.discard(path)
+                self.writing.discard(path)
+        return sorted(ready)
+
+
+class Watcher:
+    """Watches one inbox; `run` returns when `stopping` is set (SIGTERM) or after one pass with once."""
+
+    def __init__(self, folder: Path) -> None:
+        self.inbox = folder
+        self.stopping = False
+        self.recorder = PathRecorder()
+        self.refused: set[tuple[str, str]] = set()
+        self.empty: list[Path] = []
+        self.overflow = OverflowFlag()
+        self.flusher = services.VectorFlusher()
+
+    def run(self, once: bool = False) -> None:
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        logging.getLogger("watchdog.observers.inotify_c").addFilter(self.overflow)
+        observer = Observer()
+        observer.schedule(self.recorder, str(self.inbox), recursive=True)
+        observer.start()
+        # Start watching before catching up, so nothing that arrives during the catch-up is missed.
+        logger.info("watching %s", self.inbox)
+        self.catch_up()
+        next_resend = next_cleanup = next_flush = 0.0
+        try:
+            while not once and not self.stopping:
+                if self.overflow.raised.is_set():
+                    # The kernel dropped events: only a fresh walk can tell what arrived meanwhile.
+                    self.overflow.raised.clear()
+                    logger.warning("events were lost in a burst of changes; walking the inbox again")
+                    self.catch_up()
+                if time.monotonic() >= next_resend:
+                    # Tasks that could not be sent while Redis was down go out once it is back.
+                    self.attempt(services.send_unsent, "send the waiting indexing tasks", RESEND_SECONDS)
+                    next_resend = time.monotonic() + RESEND_SECONDS
+                if time.monotonic() >= next_flush:
+                    self.attempt(self.flusher.check, "flush new vectors in Milvus", FLUSH_CHECK_SECONDS)
+                    next_flush = time.monotonic() + FLUSH_CHECK_SECONDS
+                if time.monotonic() >= next_cleanup:
+                    self.attempt(monitoring.delete_old_results, "delete old task results", CLEANUP_SECONDS)
+                    next_cleanup = time.monotonic() + CLEANUP_SECONDS
+                if not self.register_settled():
+                    time.sleep(0.25)
+        finally:
+            observer.stop()
+            observer.join()
+            logger.info("watcher stopped")
+
+    def catch_up(self) -> None:
+        """Register files that arrived or changed while the watcher was down (those still being written, later)."""
+        seen = 0
+        for path in inbox.walk(self.inbox, problem=self.report_folder):
+            if self.stopping:
+                return
+            self.consider(path)
+            seen += 1
+            if seen % PROGRESS_EVERY == 0:
+                logger.info("catching up: %d files in %s so far", seen, self.inbox)
+        self.record_empty()
+        # After registering, so that files moved while the watcher was down have taken their assets along.
+        missing = services.mark_missing(services.missing_under(self.inbox))
+        logger.info("caught up on %d files in %s; %d assets missing", seen, self.inbox, missing)
+
+    def register_settled(self) -> bool:
+        """Register the files whose writers are done; says whether there were any."""
+        settled = self.recorder.settled(
+            settings.INBOX_QUIET_SECONDS, settings.INBOX_STABLE_SECONDS, settings.INBOX_OPEN_SECONDS
+        )
+        paths = [path for path in settled if inbox.is_candidate(path) and _exists_not_folder(path)]
+        for path in paths:
+            self.consider(path)
+        self.record_empty()
+        # Moved-in files were registered first, so a rename keeps its asset rather than leaving it missing.
+        gone = self.recorder.take_gone()
+        if gone:
+            self.attempt(lambda: services.mark_missing(gone), "mark deleted files missing", 0)
+        return bool(paths or gone)
+
+    def consider(self, path: Path) -> None:
+        """Judge one path, then register it, or wait for its writer; never raises."""
+        try:
+            refused = inbox.refusal(path)
+            if refused:
+                self.refuse(refused)
+            elif os.stat(path).st_size == 0:
+                self.empty.append(path)
+                if len(self.empty) >= services.EMPTY_BATCH:
+                    self.record_empty()
+            elif inbox.open_for_writing(path):
+                # Its writes were not all seen (e.g. it was written into a folder as the folder appeared).
+                self.recorder.still_writing(path)
+            else:
+                services.register_path(path, within=self.inbox)
+        except Exception:
+            # One file must not stop the watcher; the next event for it, or a restart, tries again.
+            logger.exception("could not register %s; check that it is readable", inbox.path_text(path))
+
+    def record_empty(self) -> None:
+        """Record the empty files seen since the last call, in one go."""
+        empty, self.empty = self.empty, []
+        if empty:
+            self.attempt(lambda: services.record_empty_files(empty), "record empty files", 0)
+
+    def refuse(self, refused: inbox.Refusal) -> None:
+        """Log a refused path once; a file among them is recorded as unsupported, so the admin shows why."""
+        if (refused.text, refused.reason) in self.refused:
+            return
+        if len(self.refused) >= REMEMBERED_REFUSALS:
+            self.refused.clear()
+        self.refused.add((refused.text, refused.reason))
+        logger.warning("not read: %s", refused.reason)
+        if refused.is_file:
+            services.record_refusal(refused.text, refused.reason)
+
+    def report_folder(self, folder: Path, reason: str) -> None:
+        self.refuse(inbox.Refusal(folder, inbox.path_text(folder), f"{inbox.path_text(folder)}: {reason}", False))
+
+    def attempt(self, work, what: str, again_in: float) -> None:
+        """Run one piece of upkeep; a failure is logged and tried again later."""
+        try:
+            work()
+        except Exception:
+            logger.exception("could not %s; trying again in %s s", what, again_in)
+
+
+def _exists_not_folder(path: Path) -> bool:
+    """A settled path still there and not a folder itself (links and special files go on to be judged)."""
+    try:
+        return not stat.S_ISDIR(os.lstat(path).st_mode)
+    except (OSError, ValueError):
+        return False
