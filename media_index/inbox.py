@@ -15,6 +15,7 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".swp")
 # Asset.path's length in the database; a longer path is recorded under a shortened stand-in.
 PATH_MAX_CHARS = 1024
+LONG_FOLDER = f"the path is longer than {PATH_MAX_CHARS} characters; nothing in it is read"
 # A folder with more entries than this is walked all the same, and said once in the log (it slows every pass).
 CROWDED_FOLDER = 10_000
 
@@ -52,6 +54,11 @@ def path_text(path: Path | str) -> str:
     return text
 
 
+def too_long(path: Path | str | bytes) -> bool:
+    """Whether the path is longer than the database can record."""
+    return len(os.fsencode(path).decode("utf-8", errors="backslashreplace")) > PATH_MAX_CHARS
+
+
 def refusal(path: Path) -> Refusal | None:
     """Why a path in the inbox must not be read, or None when it is a regular file (or a link to one)."""
     text = path_text(path)
@@ -59,7 +66,7 @@ def refusal(path: Path) -> Refusal | None:
         os.fsencode(path).decode("utf-8")
     except UnicodeDecodeError:
         return Refusal(path, text, f"{text}: the name is not valid UTF-8; rename it", True)
-    if len(str(path)) > PATH_MAX_CHARS:
+    if too_long(path):
         return Refusal(path, text, f"{text}: the path is longer than {PATH_MAX_CHARS} characters; move it up", True)
     try:
         info = os.stat(path)
@@ -106,8 +113,8 @@ def walk(root: Path, problem: Callable[[Path, str], None] | None = None) -> Iter
         subfolders = []
         for name, is_dir in names:
             path = folder / name
-            if is_dir and len(os.fsencode(path).decode(errors="backslashreplace")) > PATH_MAX_CHARS:
-                report(path, f"the path is longer than {PATH_MAX_CHARS} characters; nothing in it is read")
+            if is_dir and too_long(path):
+                report(path, LONG_FOLDER)
             elif is_dir:
                 subfolders.append(path)
             elif is_candidate(path):
@@ -118,8 +125,8 @@ def walk(root: Path, problem: Callable[[Path, str], None] | None = None) -> Iter
 def walk_folders(top: bytes | str, followlinks: bool = False) -> Iterator[tuple]:
     """os.walk's top-down output without recursion, for watchdog's inotify emitter (errors skip a folder).
 
-    Folders whose paths are too long to record are not listed, so they get no watch: nothing in them is read
-    (the catch-up walk says so once), and a tree thousands deep costs no more than its first levels.
+    Folders whose paths are too long to record are listed but not entered: nothing in them is read (the watcher
+    says so once), and a tree thousands deep costs no more than its first levels.
     """
     pending = [top]
     while pending:
@@ -129,14 +136,49 @@ def walk_folders(top: bytes | str, followlinks: bool = False) -> Iterator[tuple]
                 listed = list(entries)
         except OSError:
             continue
-        folders = [
-            entry.name
-            for entry in listed
-            if entry.is_dir(follow_symlinks=followlinks) and len(entry.path) <= PATH_MAX_CHARS
-        ]
+        folders = [entry.name for entry in listed if entry.is_dir(follow_symlinks=followlinks)]
         files = [entry.name for entry in listed if not entry.is_dir(follow_symlinks=followlinks)]
         yield folder, folders, files
-        pending.extend(os.path.join(folder, name) for name in reversed(folders))
+        below = [os.path.join(folder, name) for name in reversed(folders)]
+        pending.extend(path for path in below if not too_long(path))
+
+
+class Escape(Exception):
+    """A file that is now a link, or reached through one, to somewhere outside the folder it must stay in."""
+
+
+def open_inside(path: Path, root: Path | None) -> BinaryIO:
+    """Open a file to read it, refusing a link at its last step, and one whose real path has left root.
+
+    The check is made on the open descriptor, so nothing can be swapped in between; it is what the worker does
+    before it decodes an asset (a photo swapped for a link after it was registered is not read). Without a root
+    (a file registered from elsewhere with `ingest`) only the link at the last step is refused.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise Escape("it has become a link: it is not read") from None
+        raise
+    stream = os.fdopen(descriptor, "rb")
+    try:
+        real = Path(os.readlink(f"/proc/self/fd/{descriptor}"))
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise Escape("it is not a regular file: it is not read")
+        if root is not None and not real.is_relative_to(root.resolve()):
+            raise Escape(f"it leads to {path_text(real)}, outside the inbox: it is not read")
+        os.set_blocking(descriptor, True)
+    except BaseException:
+        stream.close()
+        raise
+    return stream
+
+
+def inbox_of(path: Path) -> Path | None:
+    """The inbox when the path is in it (such a file must stay in it when read), else None."""
+    from django.conf import settings
+
+    return settings.INBOX_DIR if Path(path).is_relative_to(settings.INBOX_DIR) else None
 
 
 def open_for_writing(path: Path) -> bool:

@@ -423,7 +423,7 @@ def index_asset(asset_id: int, task_id: str | None = None) -> str | None:
             return _finish(asset, Asset.Status.UNSUPPORTED, f"{asset.path}: not a photo or video")
     except FileNotFoundError:
         return _fail(asset, f"{asset.path} is gone; it was moved or deleted after it arrived")
-    except (UnreadablePhoto, video.UnreadableVideo) as error:
+    except (UnreadablePhoto, video.UnreadableVideo, inbox.Escape) as error:
         return _fail(asset, f"{asset.path}: {error}")
     except vector_store.VectorStoreUnavailable as error:
         Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.RETRYING, error=str(error))
@@ -505,7 +505,8 @@ def _index_photo(asset: Asset) -> int:
     path = Path(asset.path)
     if path.stat().st_size == 0:
         raise UnreadablePhoto("the file is empty (0 bytes): the copy failed or has not begun; copy it again")
-    photo = open_photo(path)
+    with inbox.open_inside(path, inbox.inbox_of(path)) as stream:
+        photo = open_photo(stream)
     faces = face_engine.find_faces(photo)
     _store_faces(asset, faces, photo)
     return len(faces)
@@ -517,7 +518,9 @@ def _index_video(asset: Asset) -> int | None:
     Damage that costs only some frames (see video.sample_frames) is kept in the asset's warning, after that of
     earlier slices, chunk by chunk.
     """
-    info = video.probe(Path(asset.path))
+    # ffmpeg opens the file by its name: it is checked just before, as the photo's open descriptor is.
+    with inbox.open_inside(Path(asset.path), inbox.inbox_of(Path(asset.path))):
+        info = video.probe(Path(asset.path))
     fps = settings.VIDEO_SAMPLE_FPS
     last = asset.frames.order_by("-index").first()
     Asset.objects.filter(pk=asset.pk).update(

@@ -47,6 +47,21 @@ class _OsWithoutRecursiveWalk(types.ModuleType):
 
 # Watchdog adds its watches with os.walk, which recurses on Python 3.11: a folder 1,200 deep killed the watcher.
 watchdog.observers.inotify.os = watchdog.events.os = _OsWithoutRecursiveWalk("os")
+_add_callback = watchdog.observers.inotify.InotifyWatchGroup._add_callback
+
+
+def _add_callback_once(group, path: bytes) -> None:
+    """Watch a folder unless this group watches it already.
+
+    Watchdog 7.1 adds the watches of a whole subtree again for each new folder in it, and each time warns with a
+    message holding the repr of every watch it has: a tree 500 deep made that quadratic in time and memory, and
+    stalled the watcher for minutes.
+    """
+    if path not in group._active_callbacks_by_path:
+        _add_callback(group, path)
+
+
+watchdog.observers.inotify.InotifyWatchGroup._add_callback = _add_callback_once
 
 
 class OverflowFlag(logging.Filter):
@@ -77,10 +92,14 @@ class PathRecorder(FileSystemEventHandler):
         self.complete: set[Path] = set()
         self.writing: set[Path] = set()
         self.gone: set[Path] = set()
+        self.long_folders: set[Path] = set()
         self.lock = threading.Lock()
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory or event.event_type in ("opened", "closed_no_write"):
+        if event.is_directory:
+            self._note_folder(event)
+            return
+        if event.event_type in ("opened", "closed_no_write"):
             return
         with self.lock:
             if event.event_type in ("deleted", "moved"):
@@ -97,6 +116,20 @@ class PathRecorder(FileSystemEventHandler):
                 self.complete.discard(path)
             elif event.event_type == "created":
                 self.complete.discard(path)
+
+    def _note_folder(self, event: FileSystemEvent) -> None:
+        """A folder made or moved in whose path is too long to record (the first such level only): said once."""
+        if event.event_type not in ("created", "moved"):
+            return
+        path = Path(os.fsdecode(event.dest_path if event.event_type == "moved" else event.src_path))
+        if inbox.too_long(path) and not inbox.too_long(path.parent):
+            with self.lock:
+                self.long_folders.add(path)
+
+    def take_long_folders(self) -> set[Path]:
+        with self.lock:
+            folders, self.long_folders = self.long_folders, set()
+        return folders
 
     def still_writing(self, path: Path) -> None:
         """A file found open for writing: wait for its writer as if a write had just been seen."""
@@ -198,6 +231,8 @@ class Watcher:
         settled = self.recorder.settled(
             settings.INBOX_QUIET_SECONDS, settings.INBOX_STABLE_SECONDS, settings.INBOX_OPEN_SECONDS
         )
+        for folder in self.recorder.take_long_folders():
+            self.report_folder(folder, inbox.LONG_FOLDER)
         paths = [path for path in settled if inbox.is_candidate(path) and _exists_not_folder(path)]
         for path in paths:
             self.consider(path)

@@ -150,3 +150,26 @@ def test_many_empty_files_are_recorded_at_once(inbox, sent, engine, vector_store
     assert statuses == {Asset.Status.FAILED} and Asset.objects.count() == 1201 and sent == []
     # The photo truncated to nothing went through registration: its faces are gone.
     assert Face.objects.count() == 0 and vector_store.count() == 0
+
+
+@pytest.mark.parametrize("swap", ["the file", "its folder"])
+def test_a_photo_swapped_for_a_link_out_before_its_task_runs_is_not_read(
+    inbox, sent, engine, vector_store_on, media_root, settings, tmp_path, swap
+):
+    settings.INBOX_DIR = inbox
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    put(outside, "person_b.jpg", "secret.jpg")
+    (inbox / "folder").mkdir()
+    asset = services.register_path(put(inbox / "folder", "person_a_1.jpg", "secret.jpg"), within=inbox)
+    if swap == "the file":
+        Path(asset.path).unlink()
+        Path(asset.path).symlink_to(outside / "secret.jpg")
+    else:
+        (inbox / "folder" / "secret.jpg").unlink()
+        (inbox / "folder").rmdir()
+        (inbox / "folder").symlink_to(outside)
+    engine.faces = [fake_face(1)]
+    assert services.index_asset(asset.pk) == Asset.Status.FAILED
+    asset.refresh_from_db()
+    assert "it is not read" in asset.error and Face.objects.count() == 0 and not asset.preview
