@@ -365,7 +365,10 @@ def open_photo(
             return _to_rgb(ImageOps.exif_transpose(image))
     except FileNotFoundError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except UnidentifiedImageError as error:
+        # Pillow's own message names the file object, which says nothing to a reader.
+        raise UnreadablePhoto("cannot decode the photo: it is not in a format Pillow reads") from error
+    except (OSError, SyntaxError, ValueError) as error:
         raise UnreadablePhoto(f"cannot decode the photo: {error}") from error
 
 

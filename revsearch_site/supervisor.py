@@ -153,7 +153,7 @@ class Supervisor:
         wait = 0.0 if len(state.exits) == 1 else min(2.0 ** (len(state.exits) - 1), MAX_BACKOFF_SECONDS)
         state.next_start_at = now + wait
         logger.warning(
-            "%s exited (%s), %d times in %.0f s; starting it again in %.0f s. Last error: %s",
+            "%s exited with %s (%d times in %.0f s); starting it again in %.0f s. Last error: %s",
             process.name, how, len(state.exits), RECENT_SECONDS, wait, state.last_error or "(none)",
         )  # fmt: skip
 
