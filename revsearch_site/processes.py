@@ -72,7 +72,7 @@ class Process:
                     sys.stdout.buffer.flush()
 
     def last_error(self) -> str:
-        """The last line of its output that reads like an error (else its last line), to show why it exited."""
+        """The last line of its output that reads like an error, to show why it exited ("" when none does)."""
         if self.log_file and self.log_file.exists():
             with self.log_file.open("rb") as log:
                 log.seek(max(log.seek(0, os.SEEK_END) - 8192, 0))
@@ -80,9 +80,8 @@ class Process:
         else:
             time.sleep(0.1)  # the echo thread may still be reading its last words
             lines = list(self.recent)
-        lines = [line for line in lines if line.strip()]
         errors = [line for line in lines if ERROR_WORDS.search(line)]
-        return (errors or lines or [""])[-1][-ERROR_CHARS:]
+        return (errors or [""])[-1][-ERROR_CHARS:]
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until the process listens on its port; fail at once if it died."""

@@ -57,7 +57,8 @@ class Command(BaseCommand):
         for asset in Asset.objects.order_by("path").annotate(face_count=Count("faces")):
             if as_json:
                 record = {"id": asset.pk, "path": asset.path, "kind": asset.kind, "status": asset.status}
-                record |= {"error": asset.error, "faces": asset.face_count}
+                record |= {"error": asset.error, "warning": asset.warning, "worker_deaths": asset.worker_deaths}
+                record |= {"faces": asset.face_count}
                 self.stdout.write(json.dumps(record | {"frames_done": asset.frames_done, "frames": asset.frames_total}))
             else:
                 self.stdout.write(f"{asset.status:>11}  {asset.progress:>16}  {asset.path}  {asset.error}".rstrip())
