@@ -308,17 +308,17 @@ def send_unsent() -> int:
 def requeue(assets: Iterable[Asset]) -> int:
     """Index the given photos and videos again from scratch (`reindex`, the admin's re-index action).
 
-    A photo keeps its faces searchable until the new ones replace them in one transaction; a video, whose
-    frames are indexed slice by slice, starts over empty. Files that were never read (unsupported) stay unread.
+    Old faces stay searchable until new ones replace them: a photo's all at once, a video's frame by frame as
+    its new run reaches each (frames_done counts the new run's frames). Files never read (unsupported) stay unread.
     """
     count = 0
     for asset in assets:
         if asset.kind not in (Asset.Kind.IMAGE, Asset.Kind.VIDEO) or asset.status == Asset.Status.UNSUPPORTED:
             continue
         with transaction.atomic():
-            if asset.kind == Asset.Kind.VIDEO:
-                clear_index(asset)
-            Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.QUEUED, error="", indexed_at=None)
+            Asset.objects.filter(pk=asset.pk).update(
+                status=Asset.Status.QUEUED, error="", indexed_at=None, frames_done=0
+            )
             enqueue(asset)
         count += 1
     return count
@@ -525,7 +525,8 @@ def _index_video(asset: Asset) -> int | None:
     with inbox.open_inside(Path(asset.path), inbox.inbox_of(Path(asset.path))):
         info = video.probe(Path(asset.path))
     fps = settings.VIDEO_SAMPLE_FPS
-    last = asset.frames.order_by("-index").first()
+    # Frames past frames_done are an earlier run's, kept searchable until this run replaces them.
+    last = asset.frames.filter(index__lt=asset.frames_done).order_by("-index").first()
     Asset.objects.filter(pk=asset.pk).update(
         duration=info.duration, frames_total=video.expected_frames(info, fps), width=info.width, height=info.height
     )
@@ -550,6 +551,7 @@ def _index_video(asset: Asset) -> int | None:
                 logger.info("asset %s: slice over, a new task carries on", asset.pk)
                 return None
         keep_warnings()
+        _drop_frames(asset.frames.filter(index__gte=asset.frames_done))  # an earlier run's, past this run's end
     finally:
         frames.close()
         for warning in frames.warnings:
@@ -562,6 +564,7 @@ def _store_frames(asset: Asset, frames: list[video.SampledFrame]) -> None:
     found = face_engine.find_faces_batch([frame.image for frame in frames])
     model_name = face_engine.model_name()
     with transaction.atomic():
+        _drop_frames(asset.frames.filter(index__in=[frame.index for frame in frames]))  # an earlier run's
         rows: list[Face] = []
         faces: list[face_engine.Face] = []
         for frame, frame_faces in zip(frames, found, strict=True):
@@ -644,6 +647,19 @@ def clear_index(asset: Asset) -> None:
     asset.faces.all().delete()
     asset.frames.all().delete()
     Asset.objects.filter(pk=asset.pk).update(preview="", frames_done=0)
+    transaction.on_commit(lambda: _forget_vectors_and_files(face_ids, files), robust=True)
+
+
+def _drop_frames(frames) -> None:
+    """Delete these frames and their faces; their vectors and files go once that commits."""
+    faces = Face.objects.filter(frame__in=frames)
+    face_ids = list(faces.values_list("pk", flat=True))
+    files = [name for name in faces.values_list("crop", flat=True) if name]
+    files += [name for name in frames.values_list("thumbnail", flat=True) if name]
+    if not (face_ids or files or frames.exists()):
+        return
+    faces.delete()
+    frames.delete()
     transaction.on_commit(lambda: _forget_vectors_and_files(face_ids, files), robust=True)
 
 

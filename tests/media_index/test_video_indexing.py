@@ -117,6 +117,28 @@ def test_a_crashed_worker_resumes_where_it_stopped(engine, queued_video, vector_
     assert Asset.objects.get(pk=asset.pk).worker_deaths == 1
 
 
+def test_a_video_indexed_again_stays_searchable_and_is_replaced_frame_by_frame(engine, queued_video, vector_store_on):
+    asset = queued_video()
+    assert services.index_asset(asset.pk, task_id=asset.sent[-1][1]) == Asset.Status.INDEXED
+    old = set(Face.objects.values_list("pk", flat=True))
+    times = frame_times(asset)
+    assert services.requeue([Asset.objects.get(pk=asset.pk)]) == 1
+    assert set(Face.objects.values_list("pk", flat=True)) == old  # queued: every old face is still there
+    engine.crash_on_call = engine.calls + 2  # the new run stores one chunk of 4 frames, then its worker dies
+    task_id = asset.sent[-1][1]
+    with pytest.raises(Crash):
+        services.index_asset(asset.pk, task_id=task_id)
+    # Halfway: the first 4 frames are the new run's, the rest still the old run's, each time once.
+    assert frame_times(asset) == pytest.approx(times, abs=1e-6)
+    kept = set(Face.objects.values_list("pk", flat=True))
+    assert len(kept & old) == len(times) - 4 and vector_store_on.count() == len(times)
+    engine.crash_on_call = None
+    assert services.index_asset(asset.pk, task_id=task_id) == Asset.Status.INDEXED
+    assert frame_times(asset) == pytest.approx(times, abs=1e-6)
+    assert not set(Face.objects.values_list("pk", flat=True)) & old
+    assert vector_store_on.count() == len(times) and services.check_index().consistent
+
+
 def bad_video(kind: str, folder: Path) -> Path:
     target = folder / f"{kind}.mp4"
     if kind == "text":
