@@ -4,6 +4,8 @@ import io
 import shutil
 
 import pytest
+from django.core.signals import request_finished
+from django.db import close_old_connections
 from PIL import Image
 
 from media_index import face_engine, services
@@ -77,3 +79,13 @@ def jpeg_upload(name: str = "query.jpg", size=(200, 100), **options) -> io.Bytes
     buffer.seek(0)
     buffer.name = name
     return buffer
+
+
+def close(response) -> None:
+    """Close a test client's response (its file) as the client does: without closing the test's database
+    connection, which request_finished would do inside a test's transaction on PostgreSQL."""
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)

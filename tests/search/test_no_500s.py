@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from media_index.models import Asset
 from search.http import Unsatisfiable, byte_range
-from tests.search.conftest import jpeg_upload
+from tests.search.conftest import close, jpeg_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +74,7 @@ def answer(client, path: str, **extra) -> int:
     response = client.get(path, **extra)
     if response.streaming:
         b"".join(response.streaming_content)
-    response.close()
+    close(response)
     return response.status_code
 
 
@@ -139,5 +139,5 @@ def test_no_header_makes_a_500(admin_client, files, headers):
     for page in (files["query"], f"/assets/{files['video'].pk}/file", "/", "/healthz"):
         assert answer(admin_client, page, **headers) < 500 or page == "/healthz"
     response = admin_client.post("/", {"photo": jpeg_upload()}, **headers)
-    response.close()
+    close(response)
     assert response.status_code < 500

@@ -15,6 +15,7 @@ from PIL import Image
 from media_index import services
 from media_index.models import PHOTO_SUFFIXES, VIDEO_SUFFIXES, Asset
 from search.http import ASSET_TYPES, FILE_HEADERS, IMAGE_TYPES
+from tests.search.conftest import close
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +53,7 @@ def get(client, url: str, **headers):
     """The answer and its whole body, the file closed."""
     response = client.get(url, **headers)
     body = b"".join(response.streaming_content) if response.streaming else response.content
-    response.close()
+    close(response)
     return response, body
 
 
