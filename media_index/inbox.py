@@ -151,11 +151,13 @@ def open_inside(path: Path, root: Path | None) -> BinaryIO:
     """Open a file to read it, refusing a link at its last step, and one whose real path has left root.
 
     The check is made on the open descriptor, so nothing can be swapped in between; it is what the worker does
-    before it decodes an asset (a photo swapped for a link after it was registered is not read). Without a root
+    before it decodes an asset (a photo swapped for a link after it was registered is not read), and what every
+    file view does before it serves one (search.http.open_servable). Without a root
     (a file registered from elsewhere with `ingest`) only the link at the last step is refused.
     """
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        # O_NOFOLLOW: a link at the last step is refused (ELOOP); O_NONBLOCK: a FIFO does not hang the open.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise Escape("it has become a link: it is not read") from None

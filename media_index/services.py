@@ -112,7 +112,7 @@ def register_path(path: Path, within: Path | None = None) -> Asset | None:
             # Nothing to index until it is written; a write brings it back through the watcher.
             fields |= {
                 "status": Asset.Status.FAILED,
-                "error": f"{path}: the file is empty (0 bytes): the copy failed or has not begun; copy it again",
+                "error": _empty_file_error(str(path)),
             }
         elif original:
             fields |= {"status": Asset.Status.DUPLICATE, "duplicate_of": original}
@@ -145,7 +145,7 @@ def record_empty_files(paths: list[Path]) -> int:
             Asset(
                 path=text, sha256=EMPTY_SHA256, kind=Asset.kind_of(path), size=0, mtime=path.lstat().st_mtime,
                 status=Asset.Status.FAILED if Asset.kind_of(path) != Asset.Kind.OTHER else Asset.Status.UNSUPPORTED,
-                error=f"{text}: the file is empty (0 bytes): the copy failed or has not begun; copy it again",
+                error=_empty_file_error(text),
             )
             for text, path in batch.items()
             if text not in known
@@ -154,6 +154,10 @@ def record_empty_files(paths: list[Path]) -> int:
     if recorded:
         logger.warning("recorded %d empty files as failed, such as %s", recorded, paths[0])
     return recorded
+
+
+def _empty_file_error(path_text: str) -> str:
+    return f"{path_text}: the file is empty (0 bytes): the copy failed or has not begun; copy it again"
 
 
 def record_refusal(path_text: str, reason: str) -> Asset:

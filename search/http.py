@@ -1,16 +1,15 @@
 """Serving users' files safely: what may be served, opened without following links, with byte ranges for videos."""
 
-import errno
 import logging
 import os
 import re
-import stat
 from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 
+from media_index import inbox
 from media_index.models import Asset
 
 logger = logging.getLogger(__name__)
@@ -38,8 +37,6 @@ QUERY_TYPES = {".jpg": "image/jpeg"}
 # On every response that carries a user's file: the browser takes the type as sent (never sniffs HTML in it), and a
 # file opened on its own is a sandboxed page that may load and run nothing.
 FILE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"}
-# O_NOFOLLOW: a link at the last step is refused (ELOOP); O_NONBLOCK: a FIFO does not hang the open.
-OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 CHUNK = 64 * 1024
 
 
@@ -74,9 +71,9 @@ def open_servable(path: Path, root: Path, types: dict[str, str]) -> tuple[Binary
 
     1. Its suffix must be one of types, which gives the content type.
     2. Its path must lie under root as written, so nothing elsewhere is even opened.
-    3. It is opened without following a link at its last step and without waiting on a FIFO.
-    4. On the open descriptor, so that nothing can be swapped in between: it must be a regular file whose real
-       path is inside root (resolved), which catches a link anywhere along the path, made at any time before.
+    3. It is opened as the worker opens what it indexes (inbox.open_inside): without following a link at its last
+       step, without waiting on a FIFO, and then, on the open descriptor so that nothing can be swapped in
+       between, it must be a regular file whose real path is inside root (a link anywhere along the path).
     """
     content_type = types.get(path.suffix.lower())
     if content_type is None:
@@ -88,21 +85,12 @@ def open_servable(path: Path, root: Path, types: dict[str, str]) -> tuple[Binary
         logger.info("not served: %s is outside %s", written, root)
         raise Http404(f"{path.name}: only files inside {root.name}/ are served.")
     try:
-        descriptor = os.open(written, OPEN_FLAGS)
-    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
-        if isinstance(error, OSError) and error.errno == errno.ELOOP:
-            logger.warning("not served: %s is a symbolic link", written)
+        return inbox.open_inside(written, root), content_type
+    except inbox.Escape as refused:
+        logger.warning("not served: %s: %s", written, refused)
         raise Http404(f"{path.name} is not there.") from None
-    try:
-        info = os.fstat(descriptor)
-        real = Path(os.readlink(f"/proc/self/fd/{descriptor}"))
-        if not stat.S_ISREG(info.st_mode) or not real.is_relative_to(real_root):
-            logger.warning("not served: %s is %s, outside %s or not a regular file", written, real, real_root)
-            raise Http404(f"{path.name} is not there.")
-        return os.fdopen(descriptor, "rb"), content_type
-    except BaseException:
-        os.close(descriptor)
-        raise
+    except (OSError, ValueError):  # ValueError: a NUL in the path
+        raise Http404(f"{path.name} is not there.") from None
 
 
 class _FileResponse(FileResponse):
