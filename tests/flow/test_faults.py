@@ -206,7 +206,9 @@ def outside(tmp_path_factory):
     home = tmp_path_factory.mktemp("outages")
     parts = Outside(home / "servers")
     instance = Instance(home / "service", ADMIN_PASSWORD, workers=1)
-    instance.env |= parts.env() | {"REVSEARCH_RETRY_LIMIT": "2", "REVSEARCH_RETRY_BACKOFF_SECONDS": "1"}
+    # Waits of 3 and 6 s: long enough that polling (a manage.py process a poll, slow on a busy machine) sees the
+    # asset `retrying` before it fails; with 1 and 2 s it once went from retrying to failed between two polls.
+    instance.env |= parts.env() | {"REVSEARCH_RETRY_LIMIT": "2", "REVSEARCH_RETRY_BACKOFF_SECONDS": "3"}
     for process in (parts.redis, parts.milvus):
         parts.start(process)
     try:
