@@ -6,7 +6,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import services
+from . import dispatch, removal
 from .models import Asset, Face
 
 admin.site.site_header = "RevSearch administration"
@@ -85,7 +85,7 @@ class AssetAdmin(admin.ModelAdmin):
 
     @admin.action(description="Index the selected assets again")
     def reindex(self, request, queryset) -> None:
-        count = services.requeue(queryset.exclude(kind=Asset.Kind.OTHER).exclude(status=Asset.Status.DUPLICATE))
+        count = dispatch.requeue(queryset.exclude(kind=Asset.Kind.OTHER).exclude(status=Asset.Status.DUPLICATE))
         self.message_user(request, f"Queued {count} assets for indexing.", messages.SUCCESS)
 
 
@@ -101,10 +101,10 @@ class FaceAdmin(admin.ModelAdmin):
         return False
 
     def delete_model(self, request, face: Face) -> None:
-        services.delete_faces([face])  # its vector and crop too, once the row is gone
+        removal.delete_faces([face])  # its vector and crop too, once the row is gone
 
     def delete_queryset(self, request, queryset) -> None:
-        services.delete_faces(queryset)
+        removal.delete_faces(queryset)
 
     @admin.display(description="face")
     def thumbnail(self, face: Face) -> str:

@@ -27,6 +27,9 @@ class Asset(models.Model):
         DUPLICATE = "duplicate"
         MISSING = "missing"
 
+    # Statuses of an asset whose indexing has not ended.
+    UNFINISHED = (Status.QUEUED, Status.PROCESSING, Status.RETRYING)
+
     path = models.CharField(max_length=1024, unique=True, help_text="Absolute path of the file.")
     sha256 = models.CharField(max_length=64, db_index=True)
     kind = models.CharField(max_length=8, choices=Kind.choices)

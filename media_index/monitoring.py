@@ -17,7 +17,7 @@ from kombu.transport.redis import PRIORITY_STEPS, Channel
 from revsearch_site import supervisor
 from revsearch_site.celery import app as celery_app
 
-from . import services
+from . import dispatch, upkeep
 from .models import Asset
 
 logger = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def recent_failures(limit: int = LIST_LIMIT) -> list[dict]:
 
 def snapshot() -> dict:
     """Everything the tasks page shows, ready for JSON."""
-    counts = services.status_counts()
+    counts = upkeep.status_counts()
     broker = broker_queue()
     reachable = broker["messages"] is not None
     return {
@@ -182,7 +182,7 @@ def retry_failed(asset_ids: Iterable[int] | None = None) -> int:
     failed = Asset.objects.filter(status=S.FAILED).exclude(kind=Asset.Kind.OTHER).order_by("pk")
     if asset_ids is not None:
         failed = failed.filter(pk__in=list(asset_ids))
-    count = services.requeue(failed)
+    count = dispatch.requeue(failed)
     if count:
         logger.info("queued %d failed assets again", count)
     return count

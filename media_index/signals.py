@@ -3,16 +3,16 @@
 from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
 
-from . import services
+from . import intake, removal
 from .models import Asset
 
 
 @receiver(pre_delete, sender=Asset)
 def _forget_faces(sender, instance: Asset, **_kwargs) -> None:
-    services.clear_index(instance)
+    removal.clear_index(instance)
 
 
 @receiver(post_delete, sender=Asset)
 def _copy_takes_over(sender, instance: Asset, **_kwargs) -> None:
     if instance.duplicate_of_id is None:
-        services.adopt_orphan_copies(instance)
+        intake.adopt_orphan_copies(instance)

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from . import services
+from . import indexing
 from .vector_store import VectorStoreUnavailable
 
 
@@ -11,9 +11,9 @@ from .vector_store import VectorStoreUnavailable
 def index_asset_task(self, asset_id: int) -> str | None:
     """Index one asset; while Milvus is down, retry with doubling waits, then fail the asset."""
     try:
-        return services.index_asset(asset_id, task_id=self.request.id)
+        return indexing.index_asset(asset_id, task_id=self.request.id)
     except VectorStoreUnavailable as error:
         if self.request.retries >= settings.RETRY_LIMIT:
-            return services.give_up(asset_id, error)
+            return indexing.give_up(asset_id, error)
         wait = min(settings.RETRY_BACKOFF_SECONDS * 2**self.request.retries, settings.RETRY_BACKOFF_MAX_SECONDS)
         raise self.retry(exc=error, countdown=wait) from error

@@ -20,13 +20,13 @@ from django.conf import settings
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from . import inbox, monitoring, services
+from . import dispatch, inbox, intake, monitoring, upkeep
 
 logger = logging.getLogger(__name__)
 
 # How often tasks that never reached the queue (Redis was down) are sent again.
 RESEND_SECONDS = 5.0
-# How often the watcher looks for new vectors to flush (services.VectorFlusher).
+# How often the watcher looks for new vectors to flush (upkeep.VectorFlusher).
 FLUSH_CHECK_SECONDS = 2.0
 # How often stored task results older than REVSEARCH_TASK_RESULT_DAYS are deleted.
 CLEANUP_SECONDS = 3600.0
@@ -175,7 +175,7 @@ class Watcher:
         self.refused: set[tuple[str, str]] = set()
         self.empty: list[Path] = []
         self.overflow = OverflowFlag()
-        self.flusher = services.VectorFlusher()
+        self.flusher = upkeep.VectorFlusher()
 
     def run(self, once: bool = False) -> None:
         self.inbox.mkdir(parents=True, exist_ok=True)
@@ -196,7 +196,7 @@ class Watcher:
                     self.catch_up()
                 if time.monotonic() >= next_resend:
                     # Tasks that could not be sent while Redis was down go out once it is back.
-                    self.attempt(services.send_unsent, "send the waiting indexing tasks", RESEND_SECONDS)
+                    self.attempt(dispatch.send_unsent, "send the waiting indexing tasks", RESEND_SECONDS)
                     next_resend = time.monotonic() + RESEND_SECONDS
                 if time.monotonic() >= next_flush:
                     self.attempt(self.flusher.check, "flush new vectors in Milvus", FLUSH_CHECK_SECONDS)
@@ -223,7 +223,7 @@ class Watcher:
                 logger.info("catching up: %d files in %s so far", seen, self.inbox)
         self.record_empty()
         # After registering, so that files moved while the watcher was down have taken their assets along.
-        missing = services.mark_missing(services.missing_under(self.inbox))
+        missing = intake.mark_missing(intake.missing_under(self.inbox))
         logger.info("caught up on %d files in %s; %d assets missing", seen, self.inbox, missing)
 
     def register_settled(self) -> bool:
@@ -240,7 +240,7 @@ class Watcher:
         # Moved-in files were registered first, so a rename keeps its asset rather than leaving it missing.
         gone = self.recorder.take_gone()
         if gone:
-            self.attempt(lambda: services.mark_missing(gone), "mark deleted files missing", 0)
+            self.attempt(lambda: intake.mark_missing(gone), "mark deleted files missing", 0)
         return bool(paths or gone)
 
     def consider(self, path: Path) -> None:
@@ -251,13 +251,13 @@ class Watcher:
                 self.refuse(refused)
             elif os.stat(path).st_size == 0:
                 self.empty.append(path)
-                if len(self.empty) >= services.EMPTY_BATCH:
+                if len(self.empty) >= intake.EMPTY_BATCH:
                     self.record_empty()
             elif inbox.open_for_writing(path):
                 # Its writes were not all seen (e.g. it was written into a folder as the folder appeared).
                 self.recorder.still_writing(path)
             else:
-                services.register_path(path, within=self.inbox)
+                intake.register_path(path, within=self.inbox)
         except Exception:
             # One file must not stop the watcher; the next event for it, or a restart, tries again.
             logger.exception("could not register %s; check that it is readable", inbox.path_text(path))
@@ -266,7 +266,7 @@ class Watcher:
         """Record the empty files seen since the last call, in one go."""
         empty, self.empty = self.empty, []
         if empty:
-            self.attempt(lambda: services.record_empty_files(empty), "record empty files", 0)
+            self.attempt(lambda: intake.record_empty_files(empty), "record empty files", 0)
 
     def refuse(self, refused: inbox.Refusal) -> None:
         """Log a refused path once; a file among them is recorded as unsupported, so the admin shows why."""
@@ -277,7 +277,7 @@ class Watcher:
         self.refused.add((refused.text, refused.reason))
         logger.warning("not read: %s", refused.reason)
         if refused.is_file:
-            services.record_refusal(refused.text, refused.reason)
+            intake.record_refusal(refused.text, refused.reason)
 
     def report_folder(self, folder: Path, reason: str) -> None:
         self.refuse(inbox.Refusal(folder, inbox.path_text(folder), f"{inbox.path_text(folder)}: {reason}", False))

@@ -16,8 +16,8 @@ from django.conf import settings
 from PIL import Image
 
 from media_index import calibration, face_engine, vector_store
+from media_index.imaging import UnreadablePhoto, open_photo
 from media_index.models import Asset, Face, Frame
-from media_index.services import UnreadablePhoto, open_photo
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -198,7 +198,7 @@ def _moment(run: list[vector_store.Hit], frames: dict[int, Frame], scale: calibr
 def search_photo(
     path: Path, face_index: int | None = None, top_k: int | None = None, kind: str | None = None
 ) -> SearchResult:
-    """search_image for a photo file (raises media_index.services.UnreadablePhoto for a bad one)."""
+    """search_image for a photo file (raises media_index.imaging.UnreadablePhoto for a bad one)."""
     return search_image(open_photo(path), face_index, top_k, kind)
 
 

@@ -7,8 +7,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
+from media_index.imaging import UnreadablePhoto
 from media_index.models import Asset
-from media_index.services import UnreadablePhoto, status_counts
+from media_index.upkeep import status_counts
 
 from . import http, services
 from .forms import SearchForm

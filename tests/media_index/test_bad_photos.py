@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media_index import face_engine, services
+from media_index import face_engine, indexing, intake
 from media_index.models import Asset
 from tests.media_index.conftest import fake_face, put
 
@@ -14,9 +14,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def index(path):
-    asset = services.register_path(path)
+    asset = intake.register_path(path)
     if asset.status == Asset.Status.QUEUED:
-        services.index_asset(asset.pk)
+        indexing.index_asset(asset.pk)
     asset.refresh_from_db()
     return asset
 
@@ -77,11 +77,11 @@ def test_a_symlink_out_of_the_inbox_is_refused(inbox, sent, tmp_path, settings):
     outside = tmp_path / "secret.jpg"
     Image.new("RGB", (40, 40)).save(outside)
     os.symlink(outside, inbox / "link.jpg")
-    asset = services.register_path(inbox / "link.jpg", within=inbox)
+    asset = intake.register_path(inbox / "link.jpg", within=inbox)
     assert asset.status == Asset.Status.UNSUPPORTED and asset.path == str(inbox / "link.jpg")
     assert f"leads to {outside}, outside the inbox" in asset.error
     assert sent == [] and Asset.objects.count() == 1
     # A link that stays inside the inbox is read as the file it leads to.
     os.symlink(inbox / "inside.jpg", inbox / "alias.jpg")
     Image.new("RGB", (40, 40)).save(inbox / "inside.jpg")
-    assert services.register_path(inbox / "alias.jpg", within=inbox).path == str(inbox / "inside.jpg")
+    assert intake.register_path(inbox / "alias.jpg", within=inbox).path == str(inbox / "inside.jpg")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from media_index import services, vector_store
+from media_index import indexing, intake, upkeep, vector_store
 from media_index.models import Asset
 from tests.conftest import SAMPLES
 from tests.media_index.conftest import fake_face
@@ -17,13 +17,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def indexed(inbox, sent, engine, vector_store_on, media_root):
     engine.faces = [fake_face(1), fake_face(2)]
-    asset = services.register_path(Path(shutil.copy(SAMPLES / "two_people.jpg", inbox / "two.jpg")))
-    services.index_asset(asset.pk)
+    asset = intake.register_path(Path(shutil.copy(SAMPLES / "two_people.jpg", inbox / "two.jpg")))
+    indexing.index_asset(asset.pk)
     return Asset.objects.get(pk=asset.pk)
 
 
 def test_a_fresh_index_is_consistent(indexed, capsys):
-    assert services.check_index().consistent
+    assert upkeep.check_index().consistent
     call_command("check_index")
     assert "the index is consistent" in capsys.readouterr().out
 
@@ -34,7 +34,7 @@ def test_orphans_lost_vectors_and_changed_files_are_found_and_fixed(indexed, sen
     vector_store.insert([vector_store.FaceVector(999_999, fake_face(3).embedding, asset_id=12345, kind="image")])
     Path(indexed.path).write_bytes((SAMPLES / "person_b.jpg").read_bytes())
 
-    check = services.check_index()
+    check = upkeep.check_index()
     assert check.faces_without_vectors == [lost]
     assert check.vectors_without_faces == [999_999]
     assert check.changed_files == [indexed.path]
@@ -52,8 +52,8 @@ def test_orphans_lost_vectors_and_changed_files_are_found_and_fixed(indexed, sen
 def test_reindex_failed_queues_only_the_failed(indexed, sent, inbox):
     broken = inbox / "broken.jpg"
     broken.write_bytes(b"not a photo")
-    failed = services.register_path(broken)
-    services.index_asset(failed.pk)
+    failed = intake.register_path(broken)
+    indexing.index_asset(failed.pk)
     sent.clear()
     call_command("reindex", "--failed")
     assert sent == [failed.pk]

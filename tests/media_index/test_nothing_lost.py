@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from media_index import services, vector_store
+from media_index import dispatch, indexing, intake, upkeep, vector_store
 from media_index.models import Asset, Face
 from tests.media_index.conftest import fake_face, put
 
@@ -15,8 +15,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def indexed(inbox, engine, sample: str, seeds: list[int], name: str | None = None) -> Asset:
     engine.faces = [fake_face(seed) for seed in seeds]
-    asset = services.register_path(put(inbox, sample, name))
-    assert services.index_asset(asset.pk) == Asset.Status.INDEXED
+    asset = intake.register_path(put(inbox, sample, name))
+    assert indexing.index_asset(asset.pk) == Asset.Status.INDEXED
     asset.refresh_from_db()
     return asset
 
@@ -26,13 +26,13 @@ def test_a_photo_queued_again_stays_searchable_until_its_new_faces_are_stored(
 ):
     asset = indexed(inbox, engine, "person_b.jpg", [1])
     old_face, old_crop = asset.faces.get(), Path(asset.faces.get().crop.path)
-    assert services.requeue([asset]) == 1
+    assert dispatch.requeue([asset]) == 1
     # Queued, not yet indexed again: its face and vector are still there to be found.
     assert list(asset.faces.all()) == [old_face] and old_crop.exists()
     assert vector_store_on.search(fake_face(1).embedding, 1)[0].face_id == old_face.pk
 
     engine.faces = [fake_face(2)]
-    assert services.index_asset(asset.pk) == Asset.Status.INDEXED
+    assert indexing.index_asset(asset.pk) == Asset.Status.INDEXED
     new_face = asset.faces.get()
     assert new_face.pk != old_face.pk and not old_crop.exists()
     assert [hit.face_id for hit in vector_store_on.search(fake_face(2).embedding, 5)] == [new_face.pk]
@@ -41,7 +41,7 @@ def test_a_photo_queued_again_stays_searchable_until_its_new_faces_are_stored(
 def test_when_storing_the_new_faces_fails_the_old_ones_are_kept(inbox, sent, engine, vector_store_on, monkeypatch):
     asset = indexed(inbox, engine, "person_b.jpg", [1])
     old_face = asset.faces.get()
-    services.requeue([asset])
+    dispatch.requeue([asset])
 
     def refused(vectors):
         raise vector_store.VectorStoreUnavailable("Milvus went away")
@@ -49,11 +49,11 @@ def test_when_storing_the_new_faces_fails_the_old_ones_are_kept(inbox, sent, eng
     monkeypatch.setattr(vector_store, "insert", refused)
     engine.faces = [fake_face(2)]
     with pytest.raises(vector_store.VectorStoreUnavailable):
-        services.index_asset(asset.pk)
+        indexing.index_asset(asset.pk)
     # The transaction rolled back, and the old vector was never deleted: the photo is still found.
     assert list(asset.faces.all()) == [old_face] and Path(old_face.crop.path).exists()
     assert vector_store_on.search(fake_face(1).embedding, 1)[0].face_id == old_face.pk
-    assert services.check_index().faces_without_vectors == []
+    assert upkeep.check_index().faces_without_vectors == []
 
 
 def test_deleting_a_face_in_the_admin_deletes_its_vector_and_crop(
@@ -65,7 +65,7 @@ def test_deleting_a_face_in_the_admin_deletes_its_vector_and_crop(
     answer = admin_client.post(f"/admin/media_index/face/{gone.pk}/delete/", {"post": "yes"})
     assert answer.status_code == 302
     assert list(Face.objects.all()) == [kept] and not crop.exists()
-    assert sorted(vector_store.stored_faces()) == [kept.pk] and services.check_index().consistent
+    assert sorted(vector_store.stored_faces()) == [kept.pk] and upkeep.check_index().consistent
 
 
 def test_deleting_faces_in_bulk_in_the_admin_deletes_their_vectors(
@@ -77,13 +77,13 @@ def test_deleting_faces_in_bulk_in_the_admin_deletes_their_vectors(
         "/admin/media_index/face/", {"action": "delete_selected", "_selected_action": ids, "post": "yes"}
     )
     assert answer.status_code == 302
-    assert Face.objects.count() == 0 and not vector_store.stored_faces() and services.check_index().consistent
+    assert Face.objects.count() == 0 and not vector_store.stored_faces() and upkeep.check_index().consistent
 
 
 @pytest.fixture
 def original_and_copies(inbox, sent, engine, vector_store_on, media_root):
     original = indexed(inbox, engine, "person_b.jpg", [1])
-    copies = [services.register_path(put(inbox, "person_b.jpg", f"copy {n}.jpg")) for n in (1, 2)]
+    copies = [intake.register_path(put(inbox, "person_b.jpg", f"copy {n}.jpg")) for n in (1, 2)]
     assert {copy.status for copy in copies} == {Asset.Status.DUPLICATE}
     sent.clear()
     return original, copies
@@ -93,7 +93,7 @@ def test_a_copy_takes_over_when_its_original_changes(original_and_copies, inbox,
     original, (first, second) = original_and_copies
     Path(original.path).write_bytes((inbox / "copy 1.jpg").read_bytes()[:-10] + b"other tail")
     os.utime(original.path, (1, 1))
-    services.register_path(Path(original.path))
+    intake.register_path(Path(original.path))
     first.refresh_from_db(), second.refresh_from_db()
     assert (first.status, first.duplicate_of_id) == (Asset.Status.QUEUED, None)
     assert second.duplicate_of_id == first.pk and first.pk in sent
@@ -101,10 +101,10 @@ def test_a_copy_takes_over_when_its_original_changes(original_and_copies, inbox,
 
 def test_a_copy_takes_over_when_its_original_fails(original_and_copies, engine, sent):
     original, (first, _) = original_and_copies
-    services.requeue([original])
+    dispatch.requeue([original])
     Path(original.path).write_bytes(b"")  # the original file broke after it arrived
     engine.faces = []
-    assert services.index_asset(original.pk) == Asset.Status.FAILED
+    assert indexing.index_asset(original.pk) == Asset.Status.FAILED
     first.refresh_from_db()
     assert (first.status, first.duplicate_of_id) == (Asset.Status.QUEUED, None)
 
@@ -119,12 +119,12 @@ def test_a_copy_takes_over_when_its_original_is_deleted(original_and_copies, sen
 
 def test_unsupported_files_are_never_queued_again(inbox, sent):
     (inbox / "notes.txt").write_text("hello")
-    unsupported = services.register_path(inbox / "notes.txt")
+    unsupported = intake.register_path(inbox / "notes.txt")
     link = inbox / "out.jpg"
     link.symlink_to(Path(__file__))
-    refused = services.register_path(link, within=inbox)
+    refused = intake.register_path(link, within=inbox)
     assert refused.status == Asset.Status.UNSUPPORTED and "outside the inbox" in refused.error
-    assert services.requeue([unsupported, refused]) == 0 and sent == []
+    assert dispatch.requeue([unsupported, refused]) == 0 and sent == []
 
 
 def test_a_link_swapped_in_for_an_indexed_photo_takes_its_faces_away(inbox, sent, engine, vector_store_on, media_root):
@@ -132,7 +132,7 @@ def test_a_link_swapped_in_for_an_indexed_photo_takes_its_faces_away(inbox, sent
     path = Path(asset.path)
     path.unlink()
     path.symlink_to(Path(__file__))
-    refused = services.register_path(path, within=inbox)
+    refused = intake.register_path(path, within=inbox)
     assert refused.pk == asset.pk and refused.status == Asset.Status.UNSUPPORTED
     assert Face.objects.count() == 0 and vector_store.count() == 0
 
@@ -144,8 +144,8 @@ def test_many_empty_files_are_recorded_at_once(inbox, sent, engine, vector_store
     for number in range(1200):
         (inbox / f"{number:04d}.jpg").touch()
     paths = sorted(inbox.glob("*.jpg"))
-    assert services.record_empty_files(paths) == 1200
-    assert services.record_empty_files(paths) == 0  # known already: nothing new
+    assert intake.record_empty_files(paths) == 1200
+    assert intake.record_empty_files(paths) == 0  # known already: nothing new
     statuses = set(Asset.objects.values_list("status", flat=True))
     assert statuses == {Asset.Status.FAILED} and Asset.objects.count() == 1201 and sent == []
     # The photo truncated to nothing went through registration: its faces are gone.
@@ -161,7 +161,7 @@ def test_a_photo_swapped_for_a_link_out_before_its_task_runs_is_not_read(
     outside.mkdir()
     put(outside, "person_b.jpg", "secret.jpg")
     (inbox / "folder").mkdir()
-    asset = services.register_path(put(inbox / "folder", "person_a_1.jpg", "secret.jpg"), within=inbox)
+    asset = intake.register_path(put(inbox / "folder", "person_a_1.jpg", "secret.jpg"), within=inbox)
     if swap == "the file":
         Path(asset.path).unlink()
         Path(asset.path).symlink_to(outside / "secret.jpg")
@@ -170,6 +170,6 @@ def test_a_photo_swapped_for_a_link_out_before_its_task_runs_is_not_read(
         (inbox / "folder").rmdir()
         (inbox / "folder").symlink_to(outside)
     engine.faces = [fake_face(1)]
-    assert services.index_asset(asset.pk) == Asset.Status.FAILED
+    assert indexing.index_asset(asset.pk) == Asset.Status.FAILED
     asset.refresh_from_db()
     assert "it is not read" in asset.error and Face.objects.count() == 0 and not asset.preview

@@ -5,8 +5,8 @@ import os
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
-from media_index import face_engine, services, tasks, vector_store
-from media_index.models import Asset
+from media_index import dispatch, face_engine, indexing, intake, tasks, vector_store
+from media_index.models import Asset, Face
 from tests.media_index.conftest import fake_face, put
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -14,33 +14,33 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_only_the_assets_current_task_may_index_it(inbox, sent, engine, vector_store_on, media_root):
     engine.faces = [fake_face(1)]
-    asset = services.register_path(put(inbox, "person_b.jpg"))
+    asset = intake.register_path(put(inbox, "person_b.jpg"))
     first = Asset.objects.get(pk=asset.pk).task_id
-    services.requeue([asset])  # e.g. `serve` re-queued it, while the first task still sits in Redis
+    dispatch.requeue([asset])  # e.g. `serve` re-queued it, while the first task still sits in Redis
     current = Asset.objects.get(pk=asset.pk).task_id
     assert current != first
-    assert services.index_asset(asset.pk, task_id=first) is None
+    assert indexing.index_asset(asset.pk, task_id=first) is None
     assert Asset.objects.get(pk=asset.pk).status == Asset.Status.QUEUED
-    assert services.index_asset(asset.pk, task_id=current) == Asset.Status.INDEXED
+    assert indexing.index_asset(asset.pk, task_id=current) == Asset.Status.INDEXED
     # A second delivery of the same task once the asset is done changes nothing.
-    assert services.index_asset(asset.pk, task_id=current) is None
+    assert indexing.index_asset(asset.pk, task_id=current) is None
     assert vector_store_on.count() == 1
 
 
 def test_a_run_in_this_process_voids_the_task_sent_for_the_asset(inbox, sent, engine, vector_store_on, media_root):
     engine.faces = [fake_face(1)]
-    asset = services.register_path(put(inbox, "person_b.jpg"))
+    asset = intake.register_path(put(inbox, "person_b.jpg"))
     sent_task = Asset.objects.get(pk=asset.pk).task_id
-    assert services.index_asset(asset.pk) == Asset.Status.INDEXED  # `ingest --inline`
+    assert indexing.index_asset(asset.pk) == Asset.Status.INDEXED  # `ingest --inline`
     Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.PROCESSING)
-    assert services.index_asset(asset.pk, task_id=sent_task) is None
+    assert indexing.index_asset(asset.pk, task_id=sent_task) is None
 
 
 def test_a_redelivered_task_drops_what_the_killed_run_left_in_milvus(inbox, sent, engine, vector_store_on, media_root):
     engine.faces = [fake_face(1), fake_face(2)]
-    other = services.register_path(put(inbox, "person_a_1.jpg"))
-    services.index_asset(other.pk)
-    asset = services.register_path(put(inbox, "person_b.jpg"))
+    other = intake.register_path(put(inbox, "person_a_1.jpg"))
+    indexing.index_asset(other.pk)
+    asset = intake.register_path(put(inbox, "person_b.jpg"))
     task_id = Asset.objects.get(pk=asset.pk).task_id
     # The killed run had claimed the asset and stored vectors, but its rows were never committed.
     Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.PROCESSING)
@@ -49,9 +49,9 @@ def test_a_redelivered_task_drops_what_the_killed_run_left_in_milvus(inbox, sent
     )
     assert vector_store_on.count() == 4
 
-    assert services.index_asset(asset.pk, task_id=task_id) == Asset.Status.INDEXED
+    assert indexing.index_asset(asset.pk, task_id=task_id) == Asset.Status.INDEXED
     stored = vector_store.stored_faces()
-    assert sorted(stored) == sorted(services.Face.objects.values_list("pk", flat=True))
+    assert sorted(stored) == sorted(Face.objects.values_list("pk", flat=True))
     assert sorted(stored.values()) == [other.pk, other.pk, asset.pk, asset.pk]
 
 
@@ -61,31 +61,31 @@ def test_a_task_that_could_not_be_sent_is_sent_when_the_queue_is_back(inbox, eng
     def queue_down(args, task_id):
         raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(services, "_queue_down_until", 0.0)
+    monkeypatch.setattr(dispatch, "_queue_down_until", 0.0)
     monkeypatch.setattr(tasks.index_asset_task, "apply_async", queue_down)
-    asset = services.register_path(put(inbox, "person_b.jpg"))
+    asset = intake.register_path(put(inbox, "person_b.jpg"))
     unsent = Asset.objects.get(pk=asset.pk)
     assert unsent.status == Asset.Status.QUEUED and not unsent.task_sent
-    assert services.send_unsent() == 0, "tried again while the queue is still down"
+    assert dispatch.send_unsent() == 0, "tried again while the queue is still down"
 
-    monkeypatch.setattr(services, "_queue_down_until", 0.0)
+    monkeypatch.setattr(dispatch, "_queue_down_until", 0.0)
     monkeypatch.setattr(tasks.index_asset_task, "apply_async", lambda args, task_id: sent.append((args[0], task_id)))
-    assert services.send_unsent() == 1
+    assert dispatch.send_unsent() == 1
     resent = Asset.objects.get(pk=asset.pk)
     assert resent.task_sent and sent == [(asset.pk, resent.task_id)]
     assert resent.task_id != unsent.task_id, "a late delivery of the first attempt must not count"
-    assert services.send_unsent() == 0
+    assert dispatch.send_unsent() == 0
 
 
 def test_a_file_touched_but_not_changed_is_not_indexed_again(inbox, sent, engine, vector_store_on, media_root):
     engine.faces = [fake_face(1)]
     path = put(inbox, "person_b.jpg")
-    asset = services.register_path(path)
-    services.index_asset(asset.pk)
+    asset = intake.register_path(path)
+    indexing.index_asset(asset.pk)
     face = asset.faces.get()
     os.utime(path, (1_000_000_000, 1_000_000_000))  # what `cp -p` or a sync tool does after writing
     sent.clear()
-    services.register_path(path)
+    intake.register_path(path)
     touched = Asset.objects.get(pk=asset.pk)
     assert touched.status == Asset.Status.INDEXED and touched.mtime == 1_000_000_000
     assert list(touched.faces.all()) == [face] and sent == []
@@ -111,18 +111,18 @@ def test_a_file_that_kills_its_worker_is_tried_up_to_the_limit_then_fails(
     inbox, sent, engine, vector_store_on, media_root, settings, monkeypatch
 ):
     settings.WORKER_DEATH_LIMIT = 3
-    asset = services.register_path(put(inbox, "person_b.jpg"))
+    asset = intake.register_path(put(inbox, "person_b.jpg"))
     task_id = Asset.objects.get(pk=asset.pk).task_id
     runs = killing_engine(monkeypatch)
     for deaths in range(3):
         # acks_late with reject_on_worker_lost: the queue delivers the same task again after each death.
         with pytest.raises(Killed):
-            services.index_asset(asset.pk, task_id=task_id)
+            indexing.index_asset(asset.pk, task_id=task_id)
         killed = Asset.objects.get(pk=asset.pk)
         assert (killed.status, killed.claimed_by, killed.worker_deaths) == (Asset.Status.PROCESSING, task_id, deaths)
     # The last run was killed between storing a vector and committing its face.
     vector_store.insert([vector_store.FaceVector(10_000, fake_face(1).embedding, asset.pk, "image")])
-    assert services.index_asset(asset.pk, task_id=task_id) == Asset.Status.FAILED
+    assert indexing.index_asset(asset.pk, task_id=task_id) == Asset.Status.FAILED
     failed = Asset.objects.get(pk=asset.pk)
     assert len(runs) == 3 and failed.worker_deaths == 3
     assert failed.error.startswith(f"{failed.path}: the worker died 3 times while indexing it (")
@@ -132,16 +132,16 @@ def test_a_file_that_kills_its_worker_is_tried_up_to_the_limit_then_fails(
     # The queue goes on; and indexed again on purpose, the file starts with a clean count.
     engine.faces = [fake_face(1)]
     monkeypatch.setattr(face_engine, "find_faces", lambda image: engine.faces)
-    good = services.register_path(put(inbox, "person_a_1.jpg"))
-    assert services.index_asset(good.pk, task_id=Asset.objects.get(pk=good.pk).task_id) == Asset.Status.INDEXED
-    services.requeue([failed])
-    assert services.index_asset(asset.pk, task_id=Asset.objects.get(pk=asset.pk).task_id) == Asset.Status.INDEXED
+    good = intake.register_path(put(inbox, "person_a_1.jpg"))
+    assert indexing.index_asset(good.pk, task_id=Asset.objects.get(pk=good.pk).task_id) == Asset.Status.INDEXED
+    dispatch.requeue([failed])
+    assert indexing.index_asset(asset.pk, task_id=Asset.objects.get(pk=asset.pk).task_id) == Asset.Status.INDEXED
     assert Asset.objects.get(pk=asset.pk).worker_deaths == 0
 
 
 def test_a_retry_after_milvus_was_down_is_not_a_death(inbox, sent, engine, vector_store_on, media_root, monkeypatch):
     engine.faces = [fake_face(1)]
-    asset = services.register_path(put(inbox, "person_b.jpg"))
+    asset = intake.register_path(put(inbox, "person_b.jpg"))
     task_id = Asset.objects.get(pk=asset.pk).task_id
     insert = vector_store.insert
 
@@ -150,11 +150,11 @@ def test_a_retry_after_milvus_was_down_is_not_a_death(inbox, sent, engine, vecto
 
     monkeypatch.setattr(vector_store, "insert", milvus_down)
     with pytest.raises(vector_store.VectorStoreUnavailable):
-        services.index_asset(asset.pk, task_id=task_id)
+        indexing.index_asset(asset.pk, task_id=task_id)
     assert Asset.objects.get(pk=asset.pk).status == Asset.Status.RETRYING
     monkeypatch.setattr(vector_store, "insert", insert)
     # Celery's retry keeps the task id.
-    assert services.index_asset(asset.pk, task_id=task_id) == Asset.Status.INDEXED
+    assert indexing.index_asset(asset.pk, task_id=task_id) == Asset.Status.INDEXED
     assert Asset.objects.get(pk=asset.pk).worker_deaths == 0
 
 
@@ -169,8 +169,8 @@ def test_a_run_past_the_soft_time_limit_fails_with_the_reason(
         raise SoftTimeLimitExceeded  # what Celery raises in the task when the soft limit passes: here, before commit
 
     monkeypatch.setattr(vector_store, "insert", cut_off)
-    asset = services.register_path(put(inbox, "person_b.jpg"))
-    assert services.index_asset(asset.pk, task_id=Asset.objects.get(pk=asset.pk).task_id) == Asset.Status.FAILED
+    asset = intake.register_path(put(inbox, "person_b.jpg"))
+    assert indexing.index_asset(asset.pk, task_id=Asset.objects.get(pk=asset.pk).task_id) == Asset.Status.FAILED
     failed = Asset.objects.get(pk=asset.pk)
     assert failed.error == (
         f"{failed.path}: indexing it took longer than the task's time limit of"

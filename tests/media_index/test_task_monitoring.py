@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_celery_results.backends import DatabaseBackend
 from django_celery_results.models import TaskResult
 
-from media_index import monitoring, services, tasks
+from media_index import dispatch, monitoring, tasks
 from media_index.models import Asset
 from revsearch_site import processes
 from revsearch_site.celery import app as celery_app
@@ -24,7 +24,7 @@ S = Asset.Status
 def fresh(monkeypatch):
     """No worker count kept from another test, and no pause on sending left by one that saw the queue down."""
     cache.clear()
-    monkeypatch.setattr(services, "_queue_down_until", 0.0)
+    monkeypatch.setattr(dispatch, "_queue_down_until", 0.0)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import pytest
 
-from media_index import services, vector_store
+from media_index import upkeep, vector_store
 from media_index.models import Asset, Face
 
 pytestmark = pytest.mark.django_db
@@ -34,24 +34,24 @@ def flushes(monkeypatch) -> list[int]:
 
 def test_a_few_new_faces_are_flushed_once_the_first_has_waited_long_enough(flushes):
     clock = Clock()
-    flusher = services.VectorFlusher(clock)
+    flusher = upkeep.VectorFlusher(clock)
     assert not flusher.check()  # nothing stored yet
     add_faces(3)
     assert not flusher.check()
-    clock.now += services.VECTOR_FLUSH_SECONDS - 1
+    clock.now += upkeep.VECTOR_FLUSH_SECONDS - 1
     add_faces(2)
     assert not flusher.check()  # the wait counts from the first new face, not the last
     clock.now += 1
     assert flusher.check()
     assert flushes == [5]
-    clock.now += 3 * services.VECTOR_FLUSH_SECONDS
+    clock.now += 3 * upkeep.VECTOR_FLUSH_SECONDS
     assert not flusher.check()  # nothing new since
     assert flushes == [5]
 
 
 def test_many_new_faces_are_flushed_at_once(flushes, monkeypatch):
-    monkeypatch.setattr(services, "VECTOR_FLUSH_ROWS", 10)
-    flusher = services.VectorFlusher(Clock())
+    monkeypatch.setattr(upkeep, "VECTOR_FLUSH_ROWS", 10)
+    flusher = upkeep.VectorFlusher(Clock())
     add_faces(9)
     assert not flusher.check()
     add_faces(1)
@@ -62,9 +62,9 @@ def test_many_new_faces_are_flushed_at_once(flushes, monkeypatch):
 
 
 def test_faces_already_there_at_start_are_flushed_once(flushes, monkeypatch):
-    monkeypatch.setattr(services, "VECTOR_FLUSH_ROWS", 10)
+    monkeypatch.setattr(upkeep, "VECTOR_FLUSH_ROWS", 10)
     add_faces(12)  # left unflushed by a service that stopped
-    flusher = services.VectorFlusher(Clock())
+    flusher = upkeep.VectorFlusher(Clock())
     assert flusher.check()
     assert not flusher.check()
     assert flushes == [12]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from media_index import face_engine, services, video
+from media_index import dispatch, face_engine, indexing, intake, upkeep, video
 from media_index.models import Asset, Face, Frame
 from tests.conftest import EXAMPLES
 from tests.media_index.conftest import fake_face
@@ -53,7 +53,7 @@ def queued_video(tmp_path, monkeypatch, vector_store_on, media_root, settings):
     monkeypatch.setattr(tasks.index_asset_task, "apply_async", lambda args, task_id: sent.append((args[0], task_id)))
 
     def queue(source: Path = HAMILTON, name: str = "clip.mp4") -> Asset:
-        asset = services.register_path(Path(shutil.copy(source, tmp_path / name)))
+        asset = intake.register_path(Path(shutil.copy(source, tmp_path / name)))
         asset.sent = sent
         return asset
 
@@ -66,7 +66,7 @@ def frame_times(asset: Asset) -> list[float]:
 
 def test_a_video_is_indexed_frame_by_frame(engine, queued_video, vector_store_on):
     asset = queued_video()
-    assert services.index_asset(asset.pk) == Asset.Status.INDEXED
+    assert indexing.index_asset(asset.pk) == Asset.Status.INDEXED
     asset.refresh_from_db()
     expected = video.expected_frames(video.probe(Path(asset.path)), 1.0)
     assert asset.frames_total == expected and asset.frames_done == expected
@@ -85,13 +85,13 @@ def test_a_video_is_indexed_frame_by_frame(engine, queued_video, vector_store_on
 def test_a_long_video_hands_over_to_a_new_task_and_finishes_the_same(engine, queued_video, settings):
     settings.VIDEO_SLICE_SECONDS = 0  # every chunk ends the slice
     asset = queued_video()
-    assert services.index_asset(asset.pk) is None
+    assert indexing.index_asset(asset.pk) is None
     assert Asset.objects.get(pk=asset.pk).status == Asset.Status.PROCESSING
     for _ in range(10):
         # Each slice sends the next task; only that task may carry on.
         asset_id, task_id = asset.sent[-1]
-        assert services.index_asset(asset_id, task_id="an-earlier-task") is None
-        if services.index_asset(asset_id, task_id=task_id) is not None:
+        assert indexing.index_asset(asset_id, task_id="an-earlier-task") is None
+        if indexing.index_asset(asset_id, task_id=task_id) is not None:
             break
     indexed = Asset.objects.get(pk=asset.pk)
     assert indexed.status == Asset.Status.INDEXED
@@ -105,12 +105,12 @@ def test_a_crashed_worker_resumes_where_it_stopped(engine, queued_video, vector_
     task_id = asset.sent[-1][1]
     engine.crash_on_call = 2
     with pytest.raises(Crash):
-        services.index_asset(asset.pk, task_id=task_id)
+        indexing.index_asset(asset.pk, task_id=task_id)
     asset.refresh_from_db()
     assert asset.status == Asset.Status.PROCESSING and asset.frames_done == 4
     engine.crash_on_call = None
     # The redelivered task carries on from frame 4; no frame is stored twice.
-    assert services.index_asset(asset.pk, task_id=task_id) == Asset.Status.INDEXED
+    assert indexing.index_asset(asset.pk, task_id=task_id) == Asset.Status.INDEXED
     expected = [frame.timestamp for frame in video.sample_frames(HAMILTON, video.probe(HAMILTON), 1.0)]
     assert frame_times(asset) == pytest.approx(expected, abs=1e-6)
     assert vector_store_on.count() == len(expected)
@@ -119,24 +119,24 @@ def test_a_crashed_worker_resumes_where_it_stopped(engine, queued_video, vector_
 
 def test_a_video_indexed_again_stays_searchable_and_is_replaced_frame_by_frame(engine, queued_video, vector_store_on):
     asset = queued_video()
-    assert services.index_asset(asset.pk, task_id=asset.sent[-1][1]) == Asset.Status.INDEXED
+    assert indexing.index_asset(asset.pk, task_id=asset.sent[-1][1]) == Asset.Status.INDEXED
     old = set(Face.objects.values_list("pk", flat=True))
     times = frame_times(asset)
-    assert services.requeue([Asset.objects.get(pk=asset.pk)]) == 1
+    assert dispatch.requeue([Asset.objects.get(pk=asset.pk)]) == 1
     assert set(Face.objects.values_list("pk", flat=True)) == old  # queued: every old face is still there
     engine.crash_on_call = engine.calls + 2  # the new run stores one chunk of 4 frames, then its worker dies
     task_id = asset.sent[-1][1]
     with pytest.raises(Crash):
-        services.index_asset(asset.pk, task_id=task_id)
+        indexing.index_asset(asset.pk, task_id=task_id)
     # Halfway: the first 4 frames are the new run's, the rest still the old run's, each time once.
     assert frame_times(asset) == pytest.approx(times, abs=1e-6)
     kept = set(Face.objects.values_list("pk", flat=True))
     assert len(kept & old) == len(times) - 4 and vector_store_on.count() == len(times)
     engine.crash_on_call = None
-    assert services.index_asset(asset.pk, task_id=task_id) == Asset.Status.INDEXED
+    assert indexing.index_asset(asset.pk, task_id=task_id) == Asset.Status.INDEXED
     assert frame_times(asset) == pytest.approx(times, abs=1e-6)
     assert not set(Face.objects.values_list("pk", flat=True)) & old
-    assert vector_store_on.count() == len(times) and services.check_index().consistent
+    assert vector_store_on.count() == len(times) and upkeep.check_index().consistent
 
 
 def bad_video(kind: str, folder: Path) -> Path:
@@ -157,19 +157,19 @@ def bad_video(kind: str, folder: Path) -> Path:
 def test_bad_videos_fail_with_a_reason_and_the_queue_goes_on(engine, queued_video, tmp_path, kind, message):
     source = bad_video(kind, tmp_path)
     asset = queued_video(source, name="bad.mp4")
-    assert services.index_asset(asset.pk) == Asset.Status.FAILED
+    assert indexing.index_asset(asset.pk) == Asset.Status.FAILED
     asset.refresh_from_db()
     assert asset.error.startswith(asset.path) and message in asset.error.lower()
     assert not Frame.objects.filter(asset=asset).exists()
     good = queued_video()
-    assert services.index_asset(good.pk) == Asset.Status.INDEXED
+    assert indexing.index_asset(good.pk) == Asset.Status.INDEXED
 
 
 def test_a_damaged_stretch_keeps_the_other_frames_and_is_named_in_a_warning(engine, queued_video, tmp_path):
     source = generated(tmp_path / "source.mp4", 10)
     overwrite(source, 0.5, 4000)
     asset = queued_video(source, name="damaged.mp4")
-    assert services.index_asset(asset.pk) == Asset.Status.INDEXED
+    assert indexing.index_asset(asset.pk) == Asset.Status.INDEXED
     asset.refresh_from_db()
     assert asset.error == ""
     [warning] = asset.warning.splitlines()
@@ -187,9 +187,9 @@ def test_a_damaged_stretch_is_named_once_when_slices_carry_on(engine, queued_vid
     overwrite(source, 0.5, 4000)
     settings.VIDEO_SLICE_SECONDS = 0  # every chunk of 4 frames ends the slice
     asset = queued_video(source, name="damaged.mp4")
-    status = services.index_asset(asset.pk)
+    status = indexing.index_asset(asset.pk)
     while status is None:
-        status = services.index_asset(*asset.sent[-1])
+        status = indexing.index_asset(*asset.sent[-1])
     assert status == Asset.Status.INDEXED
     assert len(Asset.objects.get(pk=asset.pk).warning.splitlines()) == 1
 
@@ -200,7 +200,7 @@ def test_a_video_that_decodes_nothing_fails(engine, queued_video, tmp_path):
     media = data.index(b"mdat") + 4
     source.write_bytes(data[:media] + bytes(len(data) - media))
     asset = queued_video(source, name="zeros.mp4")
-    assert services.index_asset(asset.pk) == Asset.Status.FAILED
+    assert indexing.index_asset(asset.pk) == Asset.Status.FAILED
     asset.refresh_from_db()
     assert "no frame of its 4.00 s could be decoded" in asset.error
     assert not Frame.objects.filter(asset=asset).exists()
@@ -209,7 +209,7 @@ def test_a_video_that_decodes_nothing_fails(engine, queued_video, tmp_path):
 def test_large_frames_are_indexed_scaled_down_and_the_asset_keeps_its_size(engine, queued_video, settings):
     settings.VIDEO_FRAME_MAX_SIDE = 320
     asset = queued_video()
-    assert services.index_asset(asset.pk) == Asset.Status.INDEXED
+    assert indexing.index_asset(asset.pk) == Asset.Status.INDEXED
     asset.refresh_from_db()
     assert (asset.width, asset.height) == (640, 360)
     assert engine.sizes == {(320, 180)}
@@ -217,7 +217,7 @@ def test_large_frames_are_indexed_scaled_down_and_the_asset_keeps_its_size(engin
 
 def test_deleting_a_video_removes_its_frames_faces_and_vectors(engine, queued_video, vector_store_on):
     asset = queued_video()
-    services.index_asset(asset.pk)
+    indexing.index_asset(asset.pk)
     thumbnails = [Path(frame.thumbnail.path) for frame in Frame.objects.filter(asset=asset)]
     Asset.objects.get(pk=asset.pk).delete()
     assert vector_store_on.count() == 0

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from media_index import services
+from media_index import intake
 from media_index.models import Asset
 from media_index.watcher import Watcher
 
@@ -39,22 +39,22 @@ def test_odd_files_are_recorded_as_unsupported_once_each(watcher, caplog):
 def test_an_error_on_one_path_is_logged_and_the_rest_are_registered(watcher, monkeypatch, caplog):
     (watcher.inbox / "first.jpg").write_bytes(b"one")
     (watcher.inbox / "second.jpg").write_bytes(b"two")
-    register = services.register_path
+    register = intake.register_path
 
     def breaks_on_first(path, within=None):
         if path.name == "first.jpg":
             raise UnicodeEncodeError("utf-8", "x", 0, 1, "surrogates not allowed")
         return register(path, within)
 
-    monkeypatch.setattr(services, "register_path", breaks_on_first)
+    monkeypatch.setattr(intake, "register_path", breaks_on_first)
     watcher.catch_up()
     assert list(Asset.objects.values_list("path", flat=True)) == [str(watcher.inbox / "second.jpg")]
     assert any("could not register" in message and "first.jpg" in message for message in caplog.messages)
 
 
 def test_empty_files_are_recorded_in_batches_without_tasks(watcher, sent):
-    for number in range(services.EMPTY_BATCH * 2 + 7):
+    for number in range(intake.EMPTY_BATCH * 2 + 7):
         (watcher.inbox / f"{number:05d}.jpg").touch()
     watcher.catch_up()
-    assert Asset.objects.filter(status=Asset.Status.FAILED).count() == services.EMPTY_BATCH * 2 + 7
+    assert Asset.objects.filter(status=Asset.Status.FAILED).count() == intake.EMPTY_BATCH * 2 + 7
     assert sent == [] and watcher.empty == []

@@ -52,9 +52,9 @@ def test_a_traceback_is_logged_on_one_line():
     try:
         raise ValueError("bad pixel data\nat row 3")
     except ValueError:
-        record = logging.LogRecord("media_index.services", logging.ERROR, __file__, 1, "asset %s failed", (42,), None)
+        record = logging.LogRecord("media_index.indexing", logging.ERROR, __file__, 1, "asset %s failed", (42,), None)
         record.exc_info = sys.exc_info()
     line = formatter.format(record)
     assert "\n" not in line
-    assert line.startswith("ERROR media_index.services asset 42 failed | Traceback")
+    assert line.startswith("ERROR media_index.indexing asset 42 failed | Traceback")
     assert "ValueError: bad pixel data | at row 3" in line

@@ -8,7 +8,7 @@ from django.core.signals import request_finished
 from django.db import close_old_connections
 from PIL import Image
 
-from media_index import face_engine, services
+from media_index import face_engine, indexing, intake
 from media_index.models import Asset
 from tests.conftest import SAMPLES
 from tests.media_index.conftest import fake_face
@@ -68,8 +68,8 @@ def indexed_asset(inbox, engine, vector_store_on, media_root, monkeypatch) -> As
     from media_index import tasks
 
     monkeypatch.setattr(tasks.index_asset_task, "apply_async", lambda args, task_id: None)
-    asset = services.register_path(shutil.copy(SAMPLES / "two_people.jpg", inbox / "two_people.jpg"))
-    services.index_asset(asset.pk)
+    asset = intake.register_path(shutil.copy(SAMPLES / "two_people.jpg", inbox / "two_people.jpg"))
+    indexing.index_asset(asset.pk)
     return Asset.objects.get(pk=asset.pk)
 
 

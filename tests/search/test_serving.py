@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from media_index import services
+from media_index import intake
 from media_index.models import PHOTO_SUFFIXES, VIDEO_SUFFIXES, Asset
 from search.http import ASSET_TYPES, FILE_HEADERS, IMAGE_TYPES
 from tests.search.conftest import close
@@ -65,7 +65,7 @@ def assert_file_headers(response) -> None:
 def test_a_link_to_the_secret_key_is_not_served(admin_client, inbox, secret, no_tasks):
     link = inbox / "holiday.jpg"
     link.symlink_to(secret)
-    refused = services.register_path(link, within=inbox)
+    refused = intake.register_path(link, within=inbox)
     assert refused.status == Asset.Status.UNSUPPORTED
     response, body = get(admin_client, f"/assets/{refused.pk}/file")
     assert response.status_code == 404 and SECRET not in body
@@ -78,7 +78,7 @@ def test_a_link_to_the_secret_key_is_not_served(admin_client, inbox, secret, no_
 
 def test_a_link_swapped_in_after_registration_is_not_served(admin_client, inbox, secret, no_tasks):
     path = photo(inbox / "holiday.jpg")
-    asset = services.register_path(path, within=inbox)
+    asset = intake.register_path(path, within=inbox)
     response, body = get(admin_client, f"/assets/{asset.pk}/file")
     assert response.status_code == 200 and body == path.read_bytes() and response["Content-Type"] == "image/jpeg"
     assert_file_headers(response)
@@ -92,7 +92,7 @@ def test_a_link_swapped_in_after_registration_is_not_served(admin_client, inbox,
 def test_a_folder_swapped_for_a_link_is_not_served(admin_client, inbox, tmp_path, no_tasks):
     """O_NOFOLLOW guards only the last step; the real path of the open file guards the rest."""
     album = inbox / "album"
-    asset = services.register_path(photo(album / "me.jpg"), within=inbox)
+    asset = intake.register_path(photo(album / "me.jpg"), within=inbox)
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     (outside / "me.jpg").write_bytes(SECRET)
@@ -106,7 +106,7 @@ def test_a_link_inside_the_inbox_is_not_followed_its_target_is_served(admin_clie
     target = photo(inbox / "original.jpg")
     link = inbox / "shortcut.jpg"
     link.symlink_to(target)
-    registered = services.register_path(link, within=inbox)
+    registered = intake.register_path(link, within=inbox)
     assert registered.path == str(target)  # the watcher records the target under its own path
     assert get(admin_client, f"/assets/{registered.pk}/file")[0].status_code == 200
     # A row at the link's own path (a file replaced by a link after it was registered): not followed.
@@ -125,7 +125,7 @@ def test_a_link_inside_the_inbox_is_not_followed_its_target_is_served(admin_clie
 def test_pages_and_drawings_in_the_inbox_are_never_served(admin_client, inbox, no_tasks, name, content):
     path = inbox / name
     path.write_bytes(content)
-    asset = services.register_path(path, within=inbox)
+    asset = intake.register_path(path, within=inbox)
     assert asset.kind == Asset.Kind.OTHER and asset.status == Asset.Status.UNSUPPORTED
     response, body = get(admin_client, f"/assets/{asset.pk}/file")
     assert response.status_code == 404 and content not in body

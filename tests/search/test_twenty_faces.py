@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from media_index import face_engine, face_weights, services
+from media_index import face_engine, face_weights, indexing, intake
 from media_index.models import Asset
 from tests.conftest import DATA_DIR
 
@@ -69,9 +69,9 @@ def archive(people, media_root, vector_store_on, monkeypatch) -> dict[int, Asset
     from media_index import tasks
 
     monkeypatch.setattr(tasks.index_asset_task, "apply_async", lambda *args, **kwargs: None)
-    assets = {person: services.register_path(people[person][1]) for person in ARCHIVED}
+    assets = {person: intake.register_path(people[person][1]) for person in ARCHIVED}
     for asset in assets.values():
-        services.index_asset(asset.pk)
+        indexing.index_asset(asset.pk)
     return assets
 
 

@@ -9,9 +9,9 @@ import pytest
 from django.conf import settings as django_settings
 from PIL import Image, ImageFile
 
-from media_index import face_engine, services
+from media_index import face_engine, imaging, indexing, intake
+from media_index.imaging import jpeg_scans
 from media_index.models import Asset
-from revsearch_site.limits import jpeg_scans
 from search import services as search_services
 from tests.media_index.conftest import fake_face
 from tests.search.conftest import jpeg_upload
@@ -81,7 +81,7 @@ def test_query_photos_have_their_own_pixel_limit(user_client, engine, media_root
     assert engine.detections == 0 and not settings.QUERY_DIR.exists()
     # The inbox's own limit is not the query's.
     (tmp_path / "wide.jpg").write_bytes(jpeg_upload(size=(200, 100)).read())
-    assert services.open_photo(tmp_path / "wide.jpg").size == (200, 100)
+    assert imaging.open_photo(tmp_path / "wide.jpg").size == (200, 100)
 
 
 def many_scans(extra: int, size=(64, 48)) -> bytes:
@@ -142,18 +142,18 @@ def no_decoding(monkeypatch):
 def test_a_jpeg_with_too_many_scans_is_refused_before_decoding(tmp_path, settings, no_decoding):
     path = tmp_path / "scans.jpg"
     path.write_bytes(many_scans(150))
-    with pytest.raises(services.UnreadablePhoto, match="more than 100 progressive scans.*REVSEARCH_MAX_JPEG_SCANS"):
-        services.open_photo(path)
+    with pytest.raises(imaging.UnreadablePhoto, match="more than 100 progressive scans.*REVSEARCH_MAX_JPEG_SCANS"):
+        imaging.open_photo(path)
 
 
 def test_the_scan_limit_is_a_setting(tmp_path, settings):
     path = tmp_path / "scans.jpg"
     path.write_bytes(many_scans(150))
     settings.MAX_JPEG_SCANS = scans_of(path.read_bytes())
-    assert services.open_photo(path).size == (64, 48)
+    assert imaging.open_photo(path).size == (64, 48)
     settings.MAX_JPEG_SCANS -= 1
-    with pytest.raises(services.UnreadablePhoto, match="progressive scans"):
-        services.open_photo(path)
+    with pytest.raises(imaging.UnreadablePhoto, match="progressive scans"):
+        imaging.open_photo(path)
 
 
 def test_an_inbox_photo_with_too_many_scans_fails_with_the_reason(tmp_path, engine, monkeypatch):
@@ -162,8 +162,8 @@ def test_an_inbox_photo_with_too_many_scans_fails_with_the_reason(tmp_path, engi
     monkeypatch.setattr(tasks.index_asset_task, "apply_async", lambda args, task_id: None)
     path = tmp_path / "scans.jpg"
     path.write_bytes(many_scans(150))
-    asset = services.register_path(path)
-    services.index_asset(asset.pk)
+    asset = intake.register_path(path)
+    indexing.index_asset(asset.pk)
     asset.refresh_from_db()
     assert asset.status == Asset.Status.FAILED and "progressive scans" in asset.error
 

@@ -4,7 +4,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from media_index import services
+from media_index import upkeep
 
 
 class Command(BaseCommand):
@@ -14,7 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--fix", action="store_true", help="Delete orphan vectors and index again what is off.")
 
     def handle(self, *args, fix: bool, **options) -> None:
-        check = services.check_index()
+        check = upkeep.check_index()
         self.stdout.write(
             f"faces without vectors: {len(check.faces_without_vectors)}; vectors without faces:"
             f" {len(check.vectors_without_faces)}; files changed since indexing: {len(check.changed_files)}"
@@ -27,5 +27,5 @@ class Command(BaseCommand):
         if not fix:
             self.stderr.write("the index is not consistent: run `manage.py check_index --fix` to repair it")
             sys.exit(1)
-        services.repair_index(check)
+        upkeep.repair_index(check)
         self.stdout.write("repaired: orphan vectors deleted, affected assets queued for indexing")

@@ -7,7 +7,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
-from media_index import services, vector_store
+from media_index import upkeep, vector_store
 from media_index.models import Asset, Face
 
 
@@ -45,7 +45,7 @@ class Command(BaseCommand):
         self.stopping = True
 
     def counts(self, as_json: bool) -> None:
-        counts = services.status_counts() | {"faces": Face.objects.count()}
+        counts = upkeep.status_counts() | {"faces": Face.objects.count()}
         if as_json:
             self.stdout.write(json.dumps(counts))
             return

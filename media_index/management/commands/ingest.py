@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from media_index import services
+from media_index import indexing, intake
 from media_index.models import Asset
 
 
@@ -23,11 +23,11 @@ class Command(BaseCommand):
         missing = [str(path) for path in paths if not path.exists()]
         if missing:
             raise CommandError(f"no such file or folder: {', '.join(missing)}")
-        files = list(services.walk_files(paths))
+        files = list(intake.walk_files(paths))
         for number, path in enumerate(files, start=1):
-            asset = services.register_path(path)
+            asset = intake.register_path(path)
             if asset and inline and asset.status == Asset.Status.QUEUED:
-                services.index_asset(asset.pk)
+                indexing.index_asset(asset.pk)
                 asset.refresh_from_db()
             status = asset.status if asset else "vanished"
             self.stdout.write(f"[{number}/{len(files)}] {path}: {status}")

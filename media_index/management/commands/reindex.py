@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from media_index import services
+from media_index import dispatch
 from media_index.models import Asset
 
 
@@ -27,5 +27,5 @@ class Command(BaseCommand):
         if paths:
             chosen = [str(path.resolve()) for path in paths]
             assets = [a for a in assets if any(a.path == p or a.path.startswith(p.rstrip("/") + "/") for p in chosen)]
-        count = services.requeue(assets)
+        count = dispatch.requeue(assets)
         self.stdout.write(f"queued {count} assets for indexing")

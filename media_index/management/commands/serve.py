@@ -7,7 +7,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from media_index import services
+from media_index import dispatch
 from revsearch_site import processes
 from revsearch_site.supervisor import Supervisor
 
@@ -29,7 +29,7 @@ class Command(BaseCommand):
             for process in self.backing_services():
                 supervisor.start(process, settings.LOG_DIR / f"{process.name}.log", wait=True)
             # Nothing is processing before the worker starts: whatever says so was cut short last time.
-            requeued = services.requeue_unfinished()
+            requeued = dispatch.requeue_unfinished()
             if requeued:
                 logger.info("queued %d assets again that were not finished last time", requeued)
             for process in (
@@ -54,7 +54,7 @@ class Command(BaseCommand):
         self.stdout.write("RevSearch stopped.")
 
     def requeue_after_worker_death(self) -> None:
-        requeued = services.requeue_unfinished()
+        requeued = dispatch.requeue_unfinished()
         logger.info("queued %d assets again that the worker had not finished", requeued)
 
     def backing_services(self) -> list[processes.Process]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from media_index.services import UnreadablePhoto
+from media_index.imaging import UnreadablePhoto
 from search import services
 
 
