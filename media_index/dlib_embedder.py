@@ -16,7 +16,6 @@ import PIL.ImageFile
 
 logger = logging.getLogger(__name__)
 
-DIMENSION = 128
 # The 5-point landmarks, not the 68-point ones: dlib's own face recognition examples, which state the LFW figures,
 # align with the 5-point model, and dlib's chip extraction is calibrated to give the same 150x150 chip from
 # either. The 68-point model expects boxes placed as dlib's HOG detector places them, and ours come from MTCNN;

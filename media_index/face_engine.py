@@ -16,19 +16,12 @@ import numpy as np
 import PIL.Image
 import torch
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
-from media_index import dlib_embedder, face_weights, torchvision_compat
+from media_index import dlib_embedder, face_models, face_weights, torchvision_compat
 
 logger = logging.getLogger(__name__)
 
-MODEL_NAMES = {
-    "casia-webface": "facenet-20180408-casia-webface",
-    "vggface2": "facenet-20180402-vggface2",
-    "dlib-resnet": "dlib-resnet-v1",
-}
-DIMENSIONS = {"casia-webface": 512, "vggface2": 512, "dlib-resnet": dlib_embedder.DIMENSION}
 CROP_SIZE = 160
 # 32 of 160 px as in FaceNet's LFW protocol: samples' same/different gap 0.51 (0.41 at 0); LFW 98.6% (97.8%).
 CROP_MARGIN = 32
@@ -65,30 +58,26 @@ _lock = threading.Lock()
 _loaded: dict[str, _Models] = {}
 
 
-def _key(model: str | None) -> str:
-    """The FACE_MODEL key asked for (the setting when None), refused with the choices when unknown."""
-    key = settings.FACE_MODEL if model is None else model
-    if key not in MODEL_NAMES:
-        source = "FACE_MODEL" if model is None else "model"
-        raise ImproperlyConfigured(f"{source}={key!r}: choose one of {', '.join(MODEL_NAMES)}")
-    return key
+def _model(model: str | None) -> face_models.FaceModel:
+    """The registry entry asked for (the FACE_MODEL setting when None), refused with the choices when unknown."""
+    return face_models.get(settings.FACE_MODEL, "FACE_MODEL") if model is None else face_models.get(model)
 
 
 def model_name(model: str | None = None) -> str:
     """The name stored with every face, so embeddings of different models are never compared."""
-    return MODEL_NAMES[_key(model)]
+    return _model(model).stored_name
 
 
 def dimension(model: str | None = None) -> int:
     """The length of the model's embeddings, which its vector collection must have."""
-    return DIMENSIONS[_key(model)]
+    return _model(model).dimension
 
 
-def _build_embedder(face_model: str) -> torch.nn.Module:
-    """InceptionResnetV1 with the chosen pretrained weights, for embeddings (no classifier)."""
+def _build_embedder(weights: str) -> torch.nn.Module:
+    """InceptionResnetV1 with the given pretrained weights, for embeddings (no classifier)."""
     from facenet_pytorch import InceptionResnetV1
 
-    if face_model == "vggface2":
+    if weights == "vggface2":
         # facenet-pytorch downloads into $TORCH_HOME/checkpoints; point it at the configured cache.
         os.environ["TORCH_HOME"] = str(settings.TORCH_HOME)
         return InceptionResnetV1(pretrained="vggface2", classify=False)
@@ -99,12 +88,12 @@ def _build_embedder(face_model: str) -> torch.nn.Module:
     return embedder
 
 
-def _build_embed(face_model: str) -> Embed:
-    """The chosen embedder: dlib's encoder on the boxes, or FaceNet on the crops."""
-    if face_model == "dlib-resnet":
+def _build_embed(model: face_models.FaceModel) -> Embed:
+    """The entry's embedder: dlib's encoder on the boxes, or FaceNet on the crops."""
+    if model.family == "dlib":
         encode = dlib_embedder.load()
         return lambda images, boxes, crops: dlib_embedder.embed(encode, images, boxes)
-    embedder = _for_speed(_build_embedder(face_model).eval())
+    embedder = _for_speed(_build_embedder(model.weights).eval())
     return lambda images, boxes, crops: _embed(embedder, crops)
 
 
@@ -124,8 +113,8 @@ def _for_speed(embedder: torch.nn.Module) -> torch.nn.Module:
 
 def _models(model: str | None) -> _Models:
     """The detector and embedder for the FACE_MODEL key, loaded on first use."""
-    key = _key(model)
-    name = MODEL_NAMES[key]
+    entry = _model(model)
+    name = entry.stored_name
     with _lock:
         if name not in _loaded:
             started = time.monotonic()
@@ -135,7 +124,7 @@ def _models(model: str | None) -> _Models:
             torch.set_num_threads(settings.TORCH_THREADS)
             # Channels-last: this torch's max pooling is 4-10x faster so, and detection a third (same boxes).
             detector = MTCNN().eval().to(memory_format=torch.channels_last)
-            _loaded[name] = _Models(detector, _build_embed(key))
+            _loaded[name] = _Models(detector, _build_embed(entry))
             logger.info(
                 "loaded face models %s in %.1f s (%d torch threads)",
                 name,

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image
 
-from . import face_engine, inbox, vector_store, video
+from . import face_engine, inbox, vector_store, video, video_probe
 from .dispatch import enqueue
 from .imaging import UnreadablePhoto, jpeg, open_photo
 from .intake import EMPTY_FILE, promote_duplicate
@@ -70,7 +70,7 @@ def index_asset(asset_id: int, task_id: str | None = None) -> str | None:
             return _finish(asset, Asset.Status.UNSUPPORTED, f"{asset.path}: not a photo or video")
     except FileNotFoundError:
         return _fail(asset, f"{asset.path} is gone; it was moved or deleted after it arrived")
-    except (UnreadablePhoto, video.UnreadableVideo, inbox.Escape) as error:
+    except (UnreadablePhoto, video_probe.UnreadableVideo, inbox.Escape) as error:
         return _fail(asset, f"{asset.path}: {error}")
     except vector_store.VectorStoreUnavailable as error:
         Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.RETRYING, error=str(error))
@@ -167,7 +167,7 @@ def _index_video(asset: Asset) -> int | None:
     """
     # ffmpeg opens the file by its name: it is checked just before, as the photo's open descriptor is.
     with inbox.open_inside(Path(asset.path), inbox.inbox_of(Path(asset.path))):
-        info = video.probe(Path(asset.path))
+        info = video_probe.probe(Path(asset.path))
     fps = settings.VIDEO_SAMPLE_FPS
     # Frames past frames_done are an earlier run's, kept searchable until this run replaces them.
     last = asset.frames.filter(index__lt=asset.frames_done).order_by("-index").first()

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from media_index import video
+from media_index import video, video_probe
 from tests.conftest import DATA_DIR, EXAMPLES, SAMPLES
 
 HAMILTON = EXAMPLES / "short_hamilton_clip.mp4"  # 640x360, 29.97 fps, first frame at 0.852 s
@@ -20,7 +20,7 @@ def ffmpeg(*arguments: str | Path) -> None:
 
 
 def sampled(path: Path, sample_fps: float, **options) -> list[video.SampledFrame]:
-    return list(video.sample_frames(path, video.probe(path), sample_fps, **options))
+    return list(video.sample_frames(path, video_probe.probe(path), sample_fps, **options))
 
 
 def ffmpeg_children() -> list[int]:
@@ -62,7 +62,7 @@ def made(tmp_path_factory) -> Path:
 
 
 def test_probe_hamilton_clip() -> None:
-    info = video.probe(HAMILTON)
+    info = video_probe.probe(HAMILTON)
     assert (info.width, info.height, info.rotation, info.codec) == (640, 360, 0, "h264")
     assert info.fps == pytest.approx(29.97, abs=0.001)
     assert info.start_time == pytest.approx(0.852, abs=0.001)
@@ -70,7 +70,7 @@ def test_probe_hamilton_clip() -> None:
 
 
 def test_probe_crowd_video() -> None:
-    info = video.probe(CROWD)
+    info = video_probe.probe(CROWD)
     assert (info.width, info.height, info.rotation, info.codec) == (1920, 1080, 0, "h264")
     assert info.fps == pytest.approx(25.0)
     assert info.start_time == 0.0
@@ -105,7 +105,7 @@ def test_two_frames_a_second_and_the_frames_are_real() -> None:
     [(HAMILTON, 1), (HAMILTON, 2), (HAMILTON, 30), (CROWD, 1), (CROWD, 2)],
 )
 def test_expected_frames_is_what_sampling_yields(path: Path, sample_fps: float) -> None:
-    assert video.expected_frames(video.probe(path), sample_fps) == len(sampled(path, sample_fps))
+    assert video.expected_frames(video_probe.probe(path), sample_fps) == len(sampled(path, sample_fps))
 
 
 @pytest.mark.parametrize(
@@ -117,10 +117,10 @@ def test_an_interrupted_run_resumed_yields_what_one_run_does(
 ) -> None:
     # MPEG-TS has no index: its seeks land between keyframes, or past the point asked for. The inbox does not
     # take it, but the way back to the same grid is what is tested here.
-    allowed = video.LOCAL_ONLY["format_whitelist"] + ",mpegts"
-    monkeypatch.setitem(video.LOCAL_ONLY, "format_whitelist", allowed)
+    allowed = video_probe.LOCAL_ONLY["format_whitelist"] + ",mpegts"
+    monkeypatch.setitem(video_probe.LOCAL_ONLY, "format_whitelist", allowed)
     path = {"hamilton": HAMILTON, "crowd": CROWD, "mpeg-ts": made / "remuxed.ts", "piped-mkv": made / "piped.mkv"}[name]
-    info = video.probe(path)
+    info = video_probe.probe(path)
     whole = [(frame.index, frame.timestamp, frame.image.tobytes()) for frame in sampled(path, sample_fps)]
     for stop_after in (1, len(whole) // 2, len(whole) - 1):
         frames = video.sample_frames(path, info, sample_fps)
@@ -132,13 +132,13 @@ def test_an_interrupted_run_resumed_yields_what_one_run_does(
 
 
 def test_resuming_after_a_time_rounded_to_the_millisecond_skips_that_frame() -> None:
-    info = video.probe(HAMILTON)
+    info = video_probe.probe(HAMILTON)
     resumed = video.sample_frames(HAMILTON, info, 1, after=round(4 * 1.001, 3), first_index=5)
     assert [(frame.index, round(frame.timestamp, 3)) for frame in resumed][:2] == [(5, 5.005), (6, 6.006)]
 
 
 def test_rotated_video_yields_upright_frames(made: Path) -> None:
-    info = video.probe(made / "rotated.mp4")
+    info = video_probe.probe(made / "rotated.mp4")
     assert (info.width, info.height) == (360, 640)
     assert info.rotation in (90, 270)
     rotated = sampled(made / "rotated.mp4", 1)
@@ -160,8 +160,8 @@ def test_rotated_video_yields_upright_frames(made: Path) -> None:
     ],
 )
 def test_files_that_are_not_videos_are_refused_by_probe(made: Path, name: str, message: str) -> None:
-    with pytest.raises(video.UnreadableVideo, match=f"^{name} ") as refused:
-        video.probe(made / name)
+    with pytest.raises(video_probe.UnreadableVideo, match=f"^{name} ") as refused:
+        video_probe.probe(made / name)
     assert message in str(refused.value)
 
 
@@ -175,7 +175,7 @@ def test_truncated_files_lose_their_header_or_their_end(made: Path) -> None:
 
 def test_a_video_cut_short_keeps_its_frames_and_warns_of_the_rest(made: Path) -> None:
     path = made / "half_faststart.mp4"
-    info = video.probe(path)  # the header survived: probing cannot tell
+    info = video_probe.probe(path)  # the header survived: probing cannot tell
     frames = video.sample_frames(path, info, 1)
     assert [round(frame.timestamp) for frame in frames] == [0, 1, 2, 3, 4]
     [warning] = frames.warnings
@@ -185,11 +185,11 @@ def test_a_video_cut_short_keeps_its_frames_and_warns_of_the_rest(made: Path) ->
 
 def test_missing_file_is_not_an_unreadable_video(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        video.probe(tmp_path / "gone.mp4")
+        video_probe.probe(tmp_path / "gone.mp4")
 
 
 def test_a_consumer_that_stops_early_leaves_no_ffmpeg_behind() -> None:
-    frames = video.sample_frames(CROWD, video.probe(CROWD), 2)
+    frames = video.sample_frames(CROWD, video_probe.probe(CROWD), 2)
     assert [frame.index for frame in (next(frames), next(frames))] == [0, 1]
     assert len(ffmpeg_children()) == 1  # blocked writing the next frame
     frames.close()
@@ -197,7 +197,7 @@ def test_a_consumer_that_stops_early_leaves_no_ffmpeg_behind() -> None:
 
 
 def test_a_sampler_dropped_unfinished_leaves_no_ffmpeg_behind() -> None:
-    frames = video.sample_frames(CROWD, video.probe(CROWD), 2)
+    frames = video.sample_frames(CROWD, video_probe.probe(CROWD), 2)
     next(frames)
     assert len(ffmpeg_children()) == 1
     del frames  # nothing refers back to it, so ffmpeg is stopped at once, not at the next garbage collection

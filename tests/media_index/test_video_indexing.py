@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from media_index import dispatch, face_engine, indexing, intake, upkeep, video
+from media_index import dispatch, face_engine, indexing, intake, upkeep, video, video_probe
 from media_index.models import Asset, Face, Frame
 from tests.conftest import EXAMPLES
 from tests.media_index.conftest import fake_face
@@ -68,7 +68,7 @@ def test_a_video_is_indexed_frame_by_frame(engine, queued_video, vector_store_on
     asset = queued_video()
     assert indexing.index_asset(asset.pk) == Asset.Status.INDEXED
     asset.refresh_from_db()
-    expected = video.expected_frames(video.probe(Path(asset.path)), 1.0)
+    expected = video.expected_frames(video_probe.probe(Path(asset.path)), 1.0)
     assert asset.frames_total == expected and asset.frames_done == expected
     assert asset.duration == pytest.approx(9.17, abs=0.05)
     times = frame_times(asset)
@@ -96,7 +96,7 @@ def test_a_long_video_hands_over_to_a_new_task_and_finishes_the_same(engine, que
     indexed = Asset.objects.get(pk=asset.pk)
     assert indexed.status == Asset.Status.INDEXED
     assert indexed.worker_deaths == 0, "a slice handed over to a new task is not a death"
-    expected = [frame.timestamp for frame in video.sample_frames(HAMILTON, video.probe(HAMILTON), 1.0)]
+    expected = [frame.timestamp for frame in video.sample_frames(HAMILTON, video_probe.probe(HAMILTON), 1.0)]
     assert frame_times(asset) == pytest.approx(expected, abs=1e-6)
 
 
@@ -111,7 +111,7 @@ def test_a_crashed_worker_resumes_where_it_stopped(engine, queued_video, vector_
     engine.crash_on_call = None
     # The redelivered task carries on from frame 4; no frame is stored twice.
     assert indexing.index_asset(asset.pk, task_id=task_id) == Asset.Status.INDEXED
-    expected = [frame.timestamp for frame in video.sample_frames(HAMILTON, video.probe(HAMILTON), 1.0)]
+    expected = [frame.timestamp for frame in video.sample_frames(HAMILTON, video_probe.probe(HAMILTON), 1.0)]
     assert frame_times(asset) == pytest.approx(expected, abs=1e-6)
     assert vector_store_on.count() == len(expected)
     assert Asset.objects.get(pk=asset.pk).worker_deaths == 1

@@ -14,7 +14,7 @@ from PIL import Image
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers.inotify import InotifyObserver
 
-from media_index import video
+from media_index import video, video_probe
 from media_index.models import VIDEO_SUFFIXES
 from tests.conftest import BASE_DIR, DATA_DIR, EXAMPLES
 from tests.media_index.test_video import ffmpeg, ffmpeg_children
@@ -63,10 +63,10 @@ class Opened(FileSystemEventHandler):
 
 
 def test_every_video_suffix_has_its_demuxer_allowed() -> None:
-    assert set(video.DEMUXERS) == VIDEO_SUFFIXES
+    assert set(video_probe.DEMUXERS) == VIDEO_SUFFIXES
     listed = subprocess.run(["ffprobe", "-hide_banner", "-demuxers"], capture_output=True, text=True, check=True)
     names = {line.split()[1] for line in listed.stdout.splitlines() if line.startswith(" D")}
-    assert set(video.DEMUXERS.values()) <= names
+    assert set(video_probe.DEMUXERS.values()) <= names
 
 
 def test_a_playlist_or_file_list_saved_as_a_video_is_refused_and_nothing_outside_is_read(tmp_path: Path) -> None:
@@ -83,13 +83,15 @@ def test_a_playlist_or_file_list_saved_as_a_video_is_refused_and_nothing_outside
     observer.schedule(opened, str(outside))
     observer.start()
     try:
-        with pytest.raises(video.UnreadableVideo, match="^playlist.mp4 is an HLS playlist, not a video"):
-            video.probe(playlist)
-        with pytest.raises(video.UnreadableVideo, match="^list.mkv is an ffconcat list of files, not a video"):
-            video.probe(file_list)
+        with pytest.raises(video_probe.UnreadableVideo, match="^playlist.mp4 is an HLS playlist, not a video"):
+            video_probe.probe(playlist)
+        with pytest.raises(video_probe.UnreadableVideo, match="^list.mkv is an ffconcat list of files, not a video"):
+            video_probe.probe(file_list)
         # ffmpeg itself refuses too, should it be asked without a probe.
-        info = video.probe(HAMILTON)
-        with pytest.raises(video.UnreadableVideo, match="no frame of its 9.18 s could be decoded .*not on whitelist"):
+        info = video_probe.probe(HAMILTON)
+        with pytest.raises(
+            video_probe.UnreadableVideo, match="no frame of its 9.18 s could be decoded .*not on whitelist"
+        ):
             list(video.sample_frames(playlist, info, 1))
         (outside / "marker").touch()
         opened.wait_for(("created", "marker"))
@@ -104,8 +106,8 @@ def test_a_playlist_or_file_list_saved_as_a_video_is_refused_and_nothing_outside
 
 def test_a_pipe_named_like_a_video_is_refused_without_blocking(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "stream.mp4")
-    with pytest.raises(video.UnreadableVideo, match="^stream.mp4 is not a regular file"):
-        video.probe(tmp_path / "stream.mp4")
+    with pytest.raises(video_probe.UnreadableVideo, match="^stream.mp4 is not a regular file"):
+        video_probe.probe(tmp_path / "stream.mp4")
 
 
 # --- Frame size --------------------------------------------------------------------------------------------------
@@ -114,8 +116,8 @@ def test_a_pipe_named_like_a_video_is_refused_without_blocking(tmp_path: Path) -
 def test_a_16000x16000_video_is_refused_when_probed(tmp_path: Path) -> None:
     huge = tmp_path / "huge.mp4"
     ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=16000x16000:r=1:d=1", "-c:v", "libx264", "-preset", "ultrafast", huge)
-    with pytest.raises(video.UnreadableVideo) as refused:
-        video.probe(huge)
+    with pytest.raises(video_probe.UnreadableVideo) as refused:
+        video_probe.probe(huge)
     assert str(refused.value) == (
         "huge.mp4 is 16000x16000, over the limit of 40,000,000 pixels a frame (REVSEARCH_MAX_VIDEO_PIXELS):"
         " it is not decoded"
@@ -124,16 +126,16 @@ def test_a_16000x16000_video_is_refused_when_probed(tmp_path: Path) -> None:
 
 def test_the_pixel_limit_is_a_setting(settings) -> None:
     settings.MAX_VIDEO_PIXELS = 640 * 360 - 1
-    with pytest.raises(video.UnreadableVideo, match="is 640x360, over the limit of 230,399 pixels"):
-        video.probe(HAMILTON)
+    with pytest.raises(video_probe.UnreadableVideo, match="is 640x360, over the limit of 230,399 pixels"):
+        video_probe.probe(HAMILTON)
     settings.MAX_VIDEO_PIXELS = 640 * 360
-    assert video.probe(HAMILTON).width == 640
+    assert video_probe.probe(HAMILTON).width == 640
 
 
 def test_large_frames_are_scaled_down_inside_ffmpeg(settings) -> None:
-    full = next(video.sample_frames(CROWD, video.probe(CROWD), 1)).image
+    full = next(video.sample_frames(CROWD, video_probe.probe(CROWD), 1)).image
     settings.VIDEO_FRAME_MAX_SIDE = 480
-    info = video.probe(CROWD)
+    info = video_probe.probe(CROWD)
     assert (info.width, info.height, info.frame_width, info.frame_height) == (1920, 1080, 480, 270)
     frames = video.sample_frames(CROWD, info, 1)
     small = next(frames).image
@@ -147,7 +149,7 @@ def test_a_rotated_video_is_scaled_to_its_upright_size(tmp_path: Path, settings)
     rotated = tmp_path / "rotated.mp4"
     ffmpeg("-i", HAMILTON, "-c", "copy", "-metadata:s:v:0", "rotate=90", rotated)
     settings.VIDEO_FRAME_MAX_SIDE = 320
-    info = video.probe(rotated)
+    info = video_probe.probe(rotated)
     assert (info.frame_width, info.frame_height) == (180, 320)
     frames = video.sample_frames(rotated, info, 1)
     assert next(frames).image.size == (180, 320)
@@ -163,7 +165,7 @@ def test_a_damaged_stretch_costs_only_its_own_frames_and_is_named(tmp_path: Path
     damaged = tmp_path / f"damaged{suffix}"
     damaged.write_bytes(clean.read_bytes())
     overwrite(damaged, 0.5, 4000)
-    info = video.probe(damaged)
+    info = video_probe.probe(damaged)
     whole = {round(frame.timestamp, 2): frame.image.tobytes() for frame in video.sample_frames(clean, info, 1)}
     frames = video.sample_frames(damaged, info, 1)
     kept = {round(frame.timestamp, 2): frame.image.tobytes() for frame in frames}
@@ -186,8 +188,10 @@ def test_a_video_where_nothing_decodes_still_fails(tmp_path: Path) -> None:
     data = path.read_bytes()
     media = data.index(b"mdat") + 4
     path.write_bytes(data[:media] + np.random.default_rng(3).bytes(len(data) - media))
-    info = video.probe(path)
-    with pytest.raises(video.UnreadableVideo, match=r"^noise.mp4 is damaged: no frame of its 4.00 s could be decoded"):
+    info = video_probe.probe(path)
+    with pytest.raises(
+        video_probe.UnreadableVideo, match=r"^noise.mp4 is damaged: no frame of its 4.00 s could be decoded"
+    ):
         list(video.sample_frames(path, info, 1))
     assert ffmpeg_children() == []
 
@@ -195,7 +199,7 @@ def test_a_video_where_nothing_decodes_still_fails(tmp_path: Path) -> None:
 def test_a_damaged_stretch_is_named_once_when_a_run_resumes_after_it(tmp_path: Path) -> None:
     path = generated(tmp_path / "damaged.mp4", 10)
     overwrite(path, 0.5, 4000)
-    info = video.probe(path)
+    info = video_probe.probe(path)
     frames = video.sample_frames(path, info, 1)
     first = [next(frames) for _ in range(8)]  # past the damage
     frames.close()
@@ -215,7 +219,7 @@ def test_a_stream_longer_than_its_file_states_is_stopped_past_that_length(tmp_pa
     assert struct.unpack(">d", data[duration : duration + 8]) == (120_000.0,)
     data[duration : duration + 8] = struct.pack(">d", 2000.0)
     path.write_bytes(bytes(data))
-    info = video.probe(path)
+    info = video_probe.probe(path)
     assert info.duration == 2.0
     frames = video.sample_frames(path, info, 1)
     # 2 s plus the margin of video.OVERRUN_SECONDS (10 s) are read, out of 120.
@@ -231,7 +235,7 @@ def test_a_video_without_a_stated_length_is_read_to_its_end(tmp_path: Path) -> N
     with path.open("wb") as out:  # as a browser's recorder writes it: no length in the header
         source = ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=5:duration=20"]
         subprocess.run([*source, "-c:v", "libvpx", "-f", "webm", "-"], stdout=out, check=True)
-    info = video.probe(path)
+    info = video_probe.probe(path)
     assert info.duration == 0.0
     frames = video.sample_frames(path, info, 1)
     assert times(frames) == [float(second) for second in range(20)]
@@ -240,12 +244,12 @@ def test_a_video_without_a_stated_length_is_read_to_its_end(tmp_path: Path) -> N
 
 def test_an_ffmpeg_that_stalls_is_stopped_and_the_video_fails(settings) -> None:
     settings.VIDEO_STALL_SECONDS = 1
-    frames = video.sample_frames(CROWD, video.probe(CROWD), 2)
+    frames = video.sample_frames(CROWD, video_probe.probe(CROWD), 2)
     next(frames)
     [decoder] = ffmpeg_children()
     os.kill(decoder, signal.SIGSTOP)  # it still runs, but gives nothing
     with pytest.raises(
-        video.UnreadableVideo, match=r"ffmpeg produced no frame for 1 s after 0.00 s, so it was stopped"
+        video_probe.UnreadableVideo, match=r"ffmpeg produced no frame for 1 s after 0.00 s, so it was stopped"
     ):
         next(frames)
     assert ffmpeg_children() == []
@@ -255,13 +259,15 @@ def test_an_ffprobe_that_hangs_is_stopped(tmp_path: Path, settings, monkeypatch)
     hanging = tmp_path / "ffprobe"
     hanging.write_text("#!/bin/sh\nexec sleep 60\n")
     hanging.chmod(0o755)
-    monkeypatch.setattr(video, "FFPROBE", str(hanging))
+    monkeypatch.setattr(video_probe, "FFPROBE", str(hanging))
     settings.VIDEO_STALL_SECONDS = 1
-    with pytest.raises(video.UnreadableVideo, match=r"^short_hamilton_clip.mp4: ffprobe did not finish within 1 s"):
-        video.probe(HAMILTON)
+    with pytest.raises(
+        video_probe.UnreadableVideo, match=r"^short_hamilton_clip.mp4: ffprobe did not finish within 1 s"
+    ):
+        video_probe.probe(HAMILTON)
 
 
-@pytest.mark.skipif(video.SETPRIV is None, reason="setpriv (util-linux) is not installed")
+@pytest.mark.skipif(video_probe.SETPRIV is None, reason="setpriv (util-linux) is not installed")
 def test_ffmpeg_dies_with_the_process_that_started_it() -> None:
     # A worker killed at its hard time limit while ffmpeg is stuck: ffmpeg must not live on.
     script = f"""
@@ -269,9 +275,9 @@ import os, signal, django
 os.environ["DJANGO_SETTINGS_MODULE"] = "revsearch_site.settings"
 django.setup()
 from pathlib import Path
-from media_index import video
+from media_index import video, video_probe
 from tests.media_index.test_video import ffmpeg_children
-frames = video.sample_frames(Path({str(CROWD)!r}), video.probe(Path({str(CROWD)!r})), 1)
+frames = video.sample_frames(Path({str(CROWD)!r}), video_probe.probe(Path({str(CROWD)!r})), 1)
 next(frames)
 [decoder] = ffmpeg_children()
 os.kill(decoder, signal.SIGSTOP)
@@ -291,7 +297,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 
 def test_a_video_within_the_limits_is_sampled_at_its_own_size_without_warnings() -> None:
-    info = video.probe(HAMILTON)
+    info = video_probe.probe(HAMILTON)
     assert (info.frame_width, info.frame_height) == (info.width, info.height) == (640, 360)
     frames = video.sample_frames(HAMILTON, info, 1)
     assert len(list(frames)) == 10 and frames.warnings == []
