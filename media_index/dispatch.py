@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 # By name, so that sending needs none of the worker's code (media_index.tasks imports the indexing, which sends).
 INDEX_TASK = "media_index.tasks.index_asset_task"
 
+
 def enqueue(asset: Asset) -> None:
     """Give the asset a new task id, and send that task once the transaction commits.
 

@@ -1,4 +1,4 @@
-"""Baseline embedder: dlib's ResNet face encoder (128-d, LFW 0.9938 published) on the boxes MTCNN found.
+"""Baseline embedder: dlib's ResNet face encoder (128-d) on the boxes MTCNN found.
 
 face_engine loads it once per process under its lock, so the evaluation can compare it with FaceNet on the same
 faces. The dlib-bin wheel is built without BLAS and encodes on the calling thread (measured: CPU time equals wall
@@ -20,16 +20,16 @@ logger = logging.getLogger(__name__)
 # align with the 5-point model, and dlib's chip extraction is calibrated to give the same 150x150 chip from
 # either. The 68-point model expects boxes placed as dlib's HOG detector places them, and ours come from MTCNN;
 # the 5-point model is made for both of dlib's detectors' boxes, and it carries no non-commercial restriction.
-# On the samples it also separates same from different people better (gap 0.31 against 0.26).
+# On the samples it also separates same from different people better (docs/evaluation.md).
 LANDMARKS = "small"
-# No jittering: 0.9913 on LFW by dlib's account; the published 0.9938 averages 100 jittered copies (100x slower).
+# No jittering: dlib's published LFW figure averages 100 jittered copies of each face, for a small gain.
 JITTERS = 1
 
 Encode = Callable[..., list[np.ndarray]]
 
 
 def load() -> Encode:
-    """face_recognition.face_encodings; importing face_recognition reads all of dlib's model files (0.7 s, 130 MB)."""
+    """face_recognition.face_encodings; importing face_recognition reads all of dlib's model files, once."""
     truncated = PIL.ImageFile.LOAD_TRUNCATED_IMAGES
     with warnings.catch_warnings():
         # face_recognition_models imports pkg_resources, which warns; with warnings as errors face_recognition

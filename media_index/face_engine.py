@@ -23,7 +23,7 @@ from media_index import dlib_embedder, face_models, face_weights, torchvision_co
 logger = logging.getLogger(__name__)
 
 CROP_SIZE = 160
-# 32 of 160 px as in FaceNet's LFW protocol: samples' same/different gap 0.51 (0.41 at 0); LFW 98.6% (97.8%).
+# 32 of 160 px, as in FaceNet's LFW protocol: it separates people better than no margin (docs/evaluation.md).
 CROP_MARGIN = 32
 EMBEDDING_BATCH = 32
 
@@ -98,7 +98,7 @@ def _build_embed(model: face_models.FaceModel) -> Embed:
 
 
 def _for_speed(embedder: torch.nn.Module) -> torch.nn.Module:
-    """The same embedder (embeddings equal to 1e-5), 20% faster on a CPU: each batch norm folded into the
+    """The same embedder (embeddings equal to 1e-5), faster on a CPU: each batch norm folded into the
     convolution or linear layer before it, and channels-last memory, which oneDNN's convolutions prefer."""
     from facenet_pytorch.models.inception_resnet_v1 import BasicConv2d
 
@@ -122,7 +122,7 @@ def _models(model: str | None) -> _Models:
             from facenet_pytorch import MTCNN
 
             torch.set_num_threads(settings.TORCH_THREADS)
-            # Channels-last: this torch's max pooling is 4-10x faster so, and detection a third (same boxes).
+            # Channels-last: this torch's max pooling, and so detection, is faster that way (same boxes).
             detector = MTCNN().eval().to(memory_format=torch.channels_last)
             _loaded[name] = _Models(detector, _build_embed(entry))
             logger.info(
@@ -190,7 +190,7 @@ def _detect(detector: torch.nn.Module, images: list[PIL.Image.Image]) -> list[np
         size = (round(width * scale), round(height * scale))
         images = [image.resize(size, PIL.Image.Resampling.BILINEAR) for image in images]
     # MTCNN's pyramid starts at its minimum face size: not searching for faces that FACE_MIN_SIZE drops
-    # saves most of its time (4x on the samples). Never below facenet-pytorch's default of 20 px.
+    # saves most of its time. Never below facenet-pytorch's default of 20 px.
     min_size = max(20.0, settings.FACE_MIN_SIZE * scale)
     # detect_face is what MTCNN.detect wraps; calling it directly lets the minimum size vary per call.
     batch_detections, _ = detect_face(

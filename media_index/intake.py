@@ -102,7 +102,7 @@ def register_path(path: Path, within: Path | None = None) -> Asset | None:
 
 
 def record_empty_files(paths: list[Path]) -> int:
-    """Record zero-byte files as failed, many at once (one by one, a folder of 100,000 took six minutes).
+    """Record zero-byte files as failed, many at once (one by one, a folder of a hundred thousand took minutes).
 
     A file with an asset already (say an indexed photo truncated to nothing) goes through register_path. A new
     one is only a row: there is nothing to index until it is written, and the watcher sees that write.

@@ -68,5 +68,3 @@ def _forget_vectors_and_files(face_ids: list[int], files: list[str]) -> None:
 def delete_files(asset: Asset) -> None:
     for name in _stored_files(asset):
         default_storage.delete(name)
-
-

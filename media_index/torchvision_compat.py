@@ -23,8 +23,8 @@ def to_tensor(picture: np.ndarray) -> torch.Tensor:
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """Greedy NMS as torchvision.ops.nms: (x1, y1, x2, y2) boxes, kept indices by decreasing score.
 
-    In numpy: each step is a few small array operations, which cost a quarter of what torch's do (the same
-    loop in torch took 11 ms of every 60 ms MTCNN spends on a video frame)."""
+    In numpy: each step is a few small array operations, which cost far less than torch's do on such small
+    arrays (in torch the loop was a sixth of MTCNN's time on a video frame: docs/performance.md)."""
     corners, ranks = boxes.detach().cpu().numpy(), scores.detach().cpu().numpy()
     order = np.argsort(-ranks, kind="stable")
     x1, y1, x2, y2 = corners.T

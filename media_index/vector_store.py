@@ -152,7 +152,7 @@ def insert(faces: list[FaceVector], collection: str | None = None) -> None:
     # the stale vector instead of standing beside it.
     # No flush here: Milvus logs every write before it answers, so it survives a restart (a Milvus Lite server
     # killed with SIGKILL kept every unflushed insert here), and Strong consistency makes it searchable at once. A
-    # flush per asset cost about 8 ms and sealed a tiny segment each time; the watcher flushes in batches.
+    # flush per asset would seal a tiny segment each time; the watcher flushes in batches (upkeep.VectorFlusher).
     _call("upsert", milvus.upsert, collection, rows)
 
 
