@@ -8,7 +8,6 @@ import contextlib
 import logging
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -87,6 +86,7 @@ class Process:
         """Wait until the process listens on its port; fail at once if it died."""
         if self.ready_port is None:
             return
+        assert self.popen is not None, f"{self.name} was not started"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
@@ -102,6 +102,7 @@ class Process:
 
     def clear_leftovers(self) -> None:
         """Kill what the process left behind when it died (e.g. a killed Celery worker's pool children)."""
+        assert self.popen is not None, f"{self.name} was not started"
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
 
@@ -109,6 +110,7 @@ class Process:
         """Ask the process to stop; kill its whole session if it has not stopped in time."""
         if not self.running():
             return
+        assert self.popen is not None  # running() says so
         os.killpg(self.popen.pid, self.stop_signal)
         try:
             self.popen.wait(timeout)
@@ -162,44 +164,6 @@ def milvus_lite(port: int, data_dir: Path) -> Process:
     """The Milvus Lite server, shared by the web process and every worker."""
     argv = [str(Path(sys.executable).with_name("milvus-lite")), "server", "--data-dir", str(data_dir)]
     return Process("milvus-lite", argv + ["--host", "127.0.0.1", "--port", str(port)], ready_port=port)
-
-
-def milvus_standalone(port: int, data_dir: Path) -> Process:
-    """A real Milvus standalone server (PyPI `milvus`: embedded etcd, local storage), for tests against one.
-
-    SIGINT to the wrapper stops the server too; SIGTERM leaves the server binary running. Some of its ports
-    (metrics, health) are fixed and listen on every interface, so only one runs on a machine at a time.
-    """
-    argv = [str(Path(sys.executable).with_name("milvus-server")), "--data", str(data_dir), "--proxy-port", str(port)]
-    for role in ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode"):
-        argv += ["--extra-config", f"{role}.ip=127.0.0.1"]
-    return Process("milvus-standalone", argv, ready_port=port, stop_signal=signal.SIGINT)
-
-
-POSTGRES_BIN = Path("/usr/lib/postgresql")
-
-
-def postgres(port: int, data_dir: Path) -> Process:
-    """A throwaway PostgreSQL server from Debian's package (for tests against a real one), made on first use.
-
-    PostgreSQL refuses to run as root, so as root it runs as the `postgres` user, which must be able to reach
-    data_dir (make it under a folder of its own in /tmp, not a private one).
-    """
-    versions = sorted(POSTGRES_BIN.glob("*/bin/postgres"), key=lambda path: int(path.parts[-3]))
-    if not versions:
-        raise RuntimeError(f"PostgreSQL is not installed (no {POSTGRES_BIN}/*/bin/postgres): run `make test`")
-    binaries = versions[-1].parent
-    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if not (data_dir / "PG_VERSION").exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        if as_owner:
-            shutil.chown(data_dir, "postgres", "postgres")
-        initdb = [str(binaries / "initdb"), "-D", str(data_dir), "-U", "postgres", "-A", "trust", "-E", "UTF8"]
-        subprocess.run(as_owner + initdb + ["--no-sync"], check=True, capture_output=True)
-    argv = as_owner + [str(binaries / "postgres"), "-D", str(data_dir), "-p", str(port), "-k", str(data_dir)]
-    argv += ["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"]
-    # SIGINT is PostgreSQL's fast shutdown.
-    return Process("postgres", argv, ready_port=port, stop_signal=signal.SIGINT)
 
 
 def manage(name: str, *args: str, env: dict[str, str] | None = None) -> Process:

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from benchmarks import servers
 from revsearch_site import processes
 
 os.environ["REVSEARCH_HOME"] = tempfile.mkdtemp(prefix="revsearch-test-")
@@ -25,7 +26,7 @@ def _start_postgres() -> None:
     folder = Path(tempfile.mkdtemp(prefix="revsearch-test-pg-"))
     folder.chmod(0o755)
     port = processes.free_port()
-    server = processes.postgres(port, folder / "data").start(folder / "postgres.log")
+    server = servers.postgres(port, folder / "data").start(folder / "postgres.log")
     server.wait_ready()
     os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{port}/revsearch"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from revsearch_site.instance import Instance
+from benchmarks.instance import Instance
 from tests.conftest import DATA_DIR, EXAMPLES
 
 ADMIN_PASSWORD = "flow-test-password-7"

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, sync_playwright
 from tests.conftest import BASE_DIR, EXAMPLES
 from tests.flow.conftest import ADMIN_PASSWORD
 
-pytestmark = pytest.mark.flow
+pytestmark = [pytest.mark.flow, pytest.mark.shared_data]
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = BASE_DIR / "test-output" / "screenshots"

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks.instance import Instance
 from revsearch_site import processes
-from revsearch_site.instance import Instance
 from tests.conftest import DATA_DIR, SAMPLES
 from tests.flow.conftest import ADMIN_PASSWORD, HAMILTON
 
-pytestmark = pytest.mark.flow
+pytestmark = [pytest.mark.flow, pytest.mark.shared_data]
 
 FINAL = {"indexed", "no_faces", "failed", "unsupported", "duplicate", "missing"}
 # One face each, of people the other flow tests never search for.

@@ -19,12 +19,12 @@ import pytest
 import requests
 from PIL import Image
 
-from revsearch_site.instance import Instance
+from benchmarks.instance import Instance
 from tests.conftest import DATA_DIR, nest, unnest
 from tests.flow.conftest import ADMIN_PASSWORD
 from tests.flow.test_faults import children
 
-pytestmark = pytest.mark.flow
+pytestmark = [pytest.mark.flow, pytest.mark.shared_data]
 
 FINAL = {"indexed", "no_faces", "failed", "unsupported", "duplicate", "missing"}
 LFW = DATA_DIR / "lfw"

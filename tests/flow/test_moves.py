@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import SAMPLES
 
-pytestmark = pytest.mark.flow
+pytestmark = [pytest.mark.flow, pytest.mark.shared_data]
 
 
 def test_a_renamed_file_keeps_its_asset_and_a_deleted_one_is_missing(service, indexed, videos):

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.instance import Instance
+from benchmarks.servers import milvus_standalone, postgres
 from revsearch_site import processes
-from revsearch_site.instance import Instance
 from tests.conftest import EXAMPLES
 from tests.flow.conftest import drop_photo_set, photo_service
 
-pytestmark = pytest.mark.flow
+pytestmark = [pytest.mark.flow, pytest.mark.shared_data]
 
 TWO_PEOPLE_WIDTH = 1126  # Obama stands on the left of two_people.jpg, Biden on the right
 
@@ -40,8 +41,8 @@ def photos(request) -> tuple[Instance, dict[str, int]]:
     home.chmod(0o755)
     milvus_port, postgres_port = processes.free_port(), processes.free_port()
     servers = [
-        processes.milvus_standalone(milvus_port, home / "milvus").start(home / "milvus.log"),
-        processes.postgres(postgres_port, home / "postgres").start(home / "postgres.log"),
+        milvus_standalone(milvus_port, home / "milvus").start(home / "milvus.log"),
+        postgres(postgres_port, home / "postgres").start(home / "postgres.log"),
     ]
     try:
         for server in servers:

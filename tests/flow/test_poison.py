@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from revsearch_site.instance import Instance
+from benchmarks.instance import Instance
 from tests.flow.conftest import ADMIN_PASSWORD
 from tests.flow.test_faults import GREENSPAN, celery_main, children, long_video, settled
 
-pytestmark = pytest.mark.flow
+pytestmark = [pytest.mark.flow, pytest.mark.shared_data]
 
 DEATH_LIMIT = 3
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import BASE_DIR, DATA_DIR
 
-pytestmark = pytest.mark.flow
+pytestmark = [pytest.mark.flow, pytest.mark.shared_data]
 
 
 def test_a_small_soak_passes_every_check():

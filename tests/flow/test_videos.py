@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import DATA_DIR, EXAMPLES
 from tests.flow.conftest import HAMILTON
 
-pytestmark = pytest.mark.flow
+pytestmark = [pytest.mark.flow, pytest.mark.shared_data]
 
 MIRANDA = EXAMPLES / "lin-manuel-miranda.png"
 

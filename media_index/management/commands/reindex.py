@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import QuerySet
 
 from media_index import dispatch
 from media_index.models import Asset
@@ -19,6 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, paths: list[Path], failed: bool, everything: bool, **options) -> None:
         if not (paths or failed or everything):
             raise CommandError("say which assets: --failed, --all, or paths")
+        assets: QuerySet[Asset] | list[Asset]
         assets = Asset.objects.filter(kind__in=[Asset.Kind.IMAGE, Asset.Kind.VIDEO]).exclude(
             status__in=[Asset.Status.DUPLICATE, Asset.Status.MISSING, Asset.Status.UNSUPPORTED]
         )

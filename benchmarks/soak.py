@@ -3,50 +3,36 @@
 import contextlib
 import json
 import logging
-import math
 import os
 import secrets
 import shutil
 import tempfile
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import requests
 from django.conf import settings
 from django.test.utils import override_settings
 
+from benchmarks.instance import CommandFailed, Instance, InstanceError, asset_count, unfinished
+from benchmarks.search_clients import Client, Search, latency_summary, searching
 from media_index import vector_store
+from media_index.models import Asset
 from revsearch_site import processes
-from revsearch_site.instance import UNFINISHED, CommandFailed, Instance, InstanceError, asset_count, unfinished
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "lfw"
 # The status follower writes a line this often; the end of the load is known to within about twice this.
 POLL_SECONDS = 0.25
 PROGRESS_SECONDS = 10
-# Searches each client makes before the drop, so the web workers have loaded their models; not counted.
-WARM_SEARCHES = 2
 # Give up waiting when the counts have not moved for this long.
 STALL_SECONDS = 180
 
 
 class SoakError(Exception):
     """The soak could not be set up (no photos, too few); nothing was measured."""
-
-
-@dataclass(frozen=True)
-class Search:
-    """One search: started is perf_counter seconds; seconds runs from sending the photo to the result page's last
-    byte (the redirect included); error is empty when the result page came back."""
-
-    started: float
-    seconds: float
-    error: str
 
 
 @dataclass(frozen=True)
@@ -114,7 +100,7 @@ def _latencies(latency_ms: dict[str, float]) -> str:
 def run_soak(
     photos: int = 2000,
     searchers: int = 5,
-    data: Path = DEFAULT_DATA,
+    data: Path | None = None,
     keep: bool = False,
     say: Callable[[str], None] = print,
 ) -> Report:
@@ -126,6 +112,7 @@ def run_soak(
     4. Wait until every photo has become an asset in a final status, saying how far it got every few seconds.
     5. Stop the clients; check files against assets, Face rows against Milvus, and check_index; stop the instance.
     """
+    data = data or settings.DATA_DIR / "lfw"
     dropped, queries = pick_photos(data, photos)
     home = Path(tempfile.mkdtemp(prefix="revsearch-soak-")).resolve()
     report = Report(photos, searchers, settings.WORKER_CONCURRENCY, os.cpu_count() or 0, os.getloadavg()[0])
@@ -133,7 +120,7 @@ def run_soak(
     say(f"soak: {photos} photos from {data}, {searchers} searching clients, instance in {home} at {instance.url}")
     try:
         instance.prepare().start()
-        with _clients(instance, queries, searchers) as clients:
+        with searching(instance, queries, searchers) as clients:
             for client in clients:
                 client.warm.wait(timeout=300)
             load_started = time.perf_counter()
@@ -187,73 +174,6 @@ def pick_photos(folder: Path, count: int) -> tuple[list[Path], list[Path]]:
         kept_out = set(dropped)
         queries = [p for ps in by_person.values() for p in ps if p not in kept_out][:100] or dropped[:100]
     return dropped, queries
-
-
-class Client(threading.Thread):
-    """One signed-in user who uploads query photos one after another until told to stop."""
-
-    def __init__(self, instance: Instance, photos: list[Path], stopping: threading.Event) -> None:
-        super().__init__(daemon=True)
-        self.instance, self.stopping = instance, stopping
-        # Read beforehand, so no file reading is timed.
-        self.photos = [(photo.name, photo.read_bytes()) for photo in photos]
-        self.searches: list[Search] = []
-        self.warm = threading.Event()
-
-    def run(self) -> None:
-        try:
-            session = self.instance.signed_in()
-            session.get(f"{self.instance.url}/", timeout=30)
-        except (InstanceError, requests.RequestException) as error:
-            self.searches.append(Search(time.perf_counter(), 0.0, f"could not sign in: {error}"))
-            self.warm.set()
-            return
-        number = 0
-        while not self.stopping.is_set():
-            name, photo = self.photos[number % len(self.photos)]
-            self.searches.append(self.search(session, name, photo))
-            number += 1
-            if number >= WARM_SEARCHES:
-                self.warm.set()
-
-    def search(self, session: requests.Session, name: str, photo: bytes) -> Search:
-        return upload_search(session, self.instance.url, name, photo)
-
-
-def upload_search(session: requests.Session, site: str, name: str, photo: bytes) -> Search:
-    """Upload one query photo to the search form as a signed-in user, timed until the result page is read."""
-    url = f"{site}/"
-    started = time.perf_counter()
-    try:
-        # Without stream=True, requests returns only once the whole result page has been read.
-        answer = session.post(
-            url,
-            data={"csrfmiddlewaretoken": session.cookies["csrftoken"]},
-            files={"photo": (name, photo, "image/jpeg")},
-            headers={"Referer": url},
-            timeout=120,
-        )
-    except Exception as error:  # whatever went wrong, it is a failed search to count, not a dead client
-        return Search(started, time.perf_counter() - started, f"{type(error).__name__}: {error}")
-    seconds = time.perf_counter() - started
-    if answer.status_code != 200 or "/search/" not in answer.url:
-        return Search(started, seconds, f"HTTP {answer.status_code} at {answer.url} for {name}")
-    return Search(started, seconds, "")
-
-
-@contextlib.contextmanager
-def _clients(instance: Instance, queries: list[Path], count: int) -> Iterator[list[Client]]:
-    """Clients searching with different photos (client i takes every count-th query photo) until the block ends."""
-    stopping = threading.Event()
-    clients = [Client(instance, queries[i::count] or queries, stopping) for i in range(count)]
-    for client in clients:
-        client.start()
-    try:
-        yield clients
-    finally:
-        stopping.set()
-        for client in clients:
-            client.join(timeout=150)
 
 
 def drop_photos(photos: list[Path], data: Path, inbox: Path) -> None:
@@ -317,18 +237,6 @@ def _progress(counts: dict[str, int], expected: int, elapsed: float, clients: li
     )
 
 
-def latency_summary(seconds: list[float]) -> dict[str, float]:
-    """p50, p95 (nearest rank) and max, in milliseconds."""
-    if not seconds:
-        return {}
-    ordered = sorted(seconds)
-
-    def rank(share: float) -> float:
-        return round(1000 * ordered[max(0, math.ceil(share * len(ordered)) - 1)], 1)
-
-    return {"p50": rank(0.50), "p95": rank(0.95), "max": rank(1.0)}
-
-
 def _files(inbox: Path) -> list[str]:
     return sorted(str(path) for path in inbox.rglob("*") if path.is_file())
 
@@ -348,7 +256,9 @@ def _check(instance: Instance, report: Report, searches: list[Search], files: li
             + "".join(f"; {name}: {', '.join(items[:3])}" for name, items in _named(twice, lost, strays) if items),
         )
     ]
-    unsettled = {name: counts[name] for name in (*UNFINISHED, "missing") if counts.get(name)}
+    unsettled = {
+        status.value: counts[status] for status in (*Asset.UNFINISHED, Asset.Status.MISSING) if counts.get(status)
+    }
     checks.append(
         Check(
             "every asset in a final status",

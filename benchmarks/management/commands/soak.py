@@ -4,10 +4,11 @@ import json
 import sys
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from media_index import soak
-from revsearch_site.instance import InstanceError
+from benchmarks import soak
+from benchmarks.instance import InstanceError
 
 
 class Command(BaseCommand):
@@ -22,7 +23,10 @@ class Command(BaseCommand):
             "--searchers", type=int, default=5, help="Clients searching meanwhile (default %(default)s)."
         )
         parser.add_argument(
-            "--data", type=Path, default=soak.DEFAULT_DATA, help="A folder of Name/Name_0001.jpg photos (default LFW)."
+            "--data",
+            type=Path,
+            default=settings.DATA_DIR / "lfw",
+            help="A folder of Name/Name_0001.jpg photos (default LFW).",
         )
         parser.add_argument("--keep", action="store_true", help="Keep the temporary home (database, logs) afterwards.")
         parser.add_argument("--json", action="store_true", dest="as_json", help="Print the report as JSON.")

@@ -5,7 +5,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from media_index import benchmark, video
+from benchmarks.videos import video_speed
+from media_index import video_probe
 
 
 class Command(BaseCommand):
@@ -24,8 +25,8 @@ class Command(BaseCommand):
     def handle(self, *args, videos: list[Path], fps: float | None, repeat: int, **options) -> None:
         for path in videos:
             try:
-                benchmark.video_speed(
+                video_speed(
                     path.name, path, self.stdout.write, repeat=max(repeat, 1), fps=fps or settings.VIDEO_SAMPLE_FPS
                 )
-            except (FileNotFoundError, video.UnreadableVideo) as error:
+            except (FileNotFoundError, video_probe.UnreadableVideo) as error:
                 raise CommandError(f"{path}: {error}") from error

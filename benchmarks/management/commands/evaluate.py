@@ -8,12 +8,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from benchmarks.evaluation import lfw, pipeline, report
 from media_index import face_engine, vector_store
-from media_index.evaluation import lfw, pipeline, report
 from media_index.models import Calibration
 from revsearch_site import processes
-
-DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "lfw"
 
 
 class Command(BaseCommand):
@@ -24,7 +22,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("benchmark", choices=["lfw"])
-        parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="LFW folder (default: %(default)s).")
+        parser.add_argument(
+            "--data", type=Path, default=settings.DATA_DIR / "lfw", help="LFW folder (default: %(default)s)."
+        )
         parser.add_argument("--pairs", type=Path, help="Pairs file in LFW's format (default: DATA/pairs.txt).")
         parser.add_argument("--limit", type=int, help="Use at most this many pairs, balanced across folds.")
         parser.add_argument("--out", type=Path, default=settings.HOME_DIR / "evaluation" / "lfw")

@@ -1,13 +1,14 @@
-"""Measure indexing and search speed on this machine, as the README reports it."""
+"""Measure indexing and search speed on this machine, as docs/performance.md reports it."""
 
 import json
 import signal
 import sys
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from media_index import benchmark, soak, vector_bench
+from benchmarks import runner, soak, vector_bench
 
 
 class Command(BaseCommand):
@@ -20,7 +21,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true", dest="as_json", help="Print the figures as JSON.")
-        sections = ",".join(benchmark.SECTIONS)
+        sections = ",".join(runner.SECTIONS)
         parser.add_argument("--only", default=sections, help=f"Sections to run, comma-separated: {sections}.")
         parser.add_argument("--photos", type=int, default=1000, help="LFW photos for the inbox (default 1000).")
         parser.add_argument("--workers", default="1,2", help="Worker processes to measure with, comma-separated.")
@@ -28,13 +29,13 @@ class Command(BaseCommand):
         parser.add_argument("--searches", type=int, default=50, help="Timed searches (default 50).")
         parser.add_argument("--vector-sizes", default="10000,100000,1000000", help="Milvus-alone sizes.")
         parser.add_argument("--vector-server", choices=vector_bench.SERVERS, default="standalone")
-        parser.add_argument("--data", type=str, default=str(soak.DEFAULT_DATA), help="LFW's folder.")
+        parser.add_argument("--data", type=str, default=str(settings.DATA_DIR / "lfw"), help="LFW's folder.")
 
     def handle(self, *args, as_json: bool, only: str, workers: str, vector_sizes: str, **options) -> None:
         sections = tuple(name.strip() for name in only.split(",") if name.strip())
-        unknown = set(sections) - set(benchmark.SECTIONS)
+        unknown = set(sections) - set(runner.SECTIONS)
         if unknown:
-            raise CommandError(f"--only {only}: unknown {', '.join(sorted(unknown))}; choose from {benchmark.SECTIONS}")
+            raise CommandError(f"--only {only}: unknown {', '.join(sorted(unknown))}; choose from {runner.SECTIONS}")
         try:
             worker_counts = tuple(int(count) for count in workers.split(","))
             sizes = tuple(int(size) for size in vector_sizes.split(","))
@@ -44,7 +45,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
         say = self.stderr.write if as_json else self.stdout.write
         try:
-            report = benchmark.run(
+            report = runner.run(
                 sections=sections,
                 photos=options["photos"],
                 workers=worker_counts,
@@ -60,4 +61,4 @@ class Command(BaseCommand):
         if as_json:
             self.stdout.write(json.dumps(report.as_dict(), indent=1))
         else:
-            self.stdout.write("\n" + "\n".join(benchmark.summary_lines(report)))
+            self.stdout.write("\n" + "\n".join(runner.summary_lines(report)))

@@ -7,7 +7,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from media_index import vector_bench
+from benchmarks import vector_bench
 
 
 class Command(BaseCommand):

@@ -1,14 +1,12 @@
 """Milvus alone, measured: recall@k against exact search and single-query latency for candidate index settings.
 
-The vectors are synthetic but clustered like face embeddings, so that the numbers say something about an archive
-of faces rather than about uniform noise. The servers are started here, in a folder of their own: the archive's
-Milvus is never touched. `manage.py benchmark_vectors` prints the results.
+The vectors are synthetic but clustered like face embeddings (synthetic_vectors). The servers are started here, in a
+folder of their own: the archive's Milvus is never touched. `manage.py benchmark_vectors` prints the results.
 """
 
 import contextlib
 import functools
 import logging
-import os
 import statistics
 import tempfile
 import time
@@ -20,49 +18,30 @@ from pathlib import Path
 import numpy as np
 from pymilvus import MilvusClient, MilvusException
 
+from benchmarks import servers
+from benchmarks.synthetic_vectors import (
+    DIMENSION,
+    distance_summary,
+    exact_neighbours,
+    face_set,
+    recall_at_k,
+    vectors_description,
+)
+from media_index import vector_store
 from revsearch_site import processes
-
-from . import vector_store
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
-DIMENSION = 512
 TOP_K = 20
 RECALL_TARGET = 0.99
-# Faces of recurring people: this many a person on average (sizes vary, exponentially), at every size, so a person's
-# neighbourhood looks the same at 10k and at 1M and only the haystack grows.
-FACES_PER_PERSON = 100
-# The share of faces of people seen only once (strangers in the background), scattered between the others.
-STRANGERS = 0.2
-# Centres: every centre shares one direction with this weight, and the rest varies along axes of decaying
-# strength (standard deviation j ** -0.5 along the j-th of a random basis), as real embeddings do not fill the sphere.
-SHARED_DIRECTION = 0.5
-SPECTRUM_POWER = 0.5
-# Per-face noise, of a strength drawn for each face. Together: same person about 0.61-0.90 apart (L2), different
-# people 1.18-1.43, a face's nearest other person about 1.05 (the CASIA-WebFace model on real faces: 0.61-0.83
-# and 0.99-1.57); uniform random unit vectors would all be about 1.41 apart.
-NOISE = (0.4, 0.9)
 INSERT_BATCH = 5_000
 # Queries run before the timed ones after every load: the first searches after a load are slow on Milvus Lite.
 WARM_UP = 10
-# The standalone server's health port is fixed: a second standalone (e.g. a test's) cannot start beside it.
-STANDALONE_FIXED_PORT = 9091
-SERVERS = ("lite", "standalone")
+SERVERS = tuple(servers.MILVUS_NAMES)
 # Besides Bounded: Strong, the collection's level and so the app's; Session, which waits only for this client's writes.
 CONSISTENCY_LEVELS = ("Strong", "Session")
-SERVER_NAMES = {"lite": "Milvus Lite", "standalone": "Milvus standalone"}
-
-
-@dataclass(frozen=True)
-class FaceSet:
-    """Synthetic unit-norm float32 vectors (N x 512) and held-out queries of the same people; labels say whose."""
-
-    vectors: np.ndarray
-    labels: np.ndarray
-    queries: np.ndarray
-    people: int
 
 
 @dataclass(frozen=True)
@@ -112,183 +91,12 @@ class Run:
     consistency: dict[str, dict] = field(default_factory=dict)
 
 
-# 1. Synthetic faces.
-
-
-@dataclass(frozen=True)
-class FaceSpace:
-    """Where synthetic people live: a direction all share, and a random basis for their decaying variation."""
-
-    shared: np.ndarray
-    basis: np.ndarray
-
-    @classmethod
-    def make(cls, rng: np.random.Generator, dimension: int = DIMENSION) -> "FaceSpace":
-        shared = rng.normal(size=dimension)
-        basis, _ = np.linalg.qr(rng.normal(size=(dimension, dimension)))
-        return cls(shared / np.linalg.norm(shared), basis)
-
-    def centres(self, count: int, rng: np.random.Generator) -> np.ndarray:
-        """Unit-norm person centres, as far apart as real people's faces are (see NOISE)."""
-        dimension = len(self.shared)
-        own = (rng.normal(size=(count, dimension)) * np.arange(1, dimension + 1) ** -SPECTRUM_POWER) @ self.basis
-        centres = SHARED_DIRECTION * self.shared + own / np.linalg.norm(own, axis=1, keepdims=True)
-        return centres / np.linalg.norm(centres, axis=1, keepdims=True)
-
-
-def faces_around(centres: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One unit-norm float32 face per centre: the centre plus isotropic noise of a random strength."""
-    count, dimension = centres.shape
-    strength = rng.uniform(*NOISE, size=(count, 1)) / np.sqrt(dimension)
-    faces = centres + strength * rng.standard_normal(size=(count, dimension))
-    faces /= np.linalg.norm(faces, axis=1, keepdims=True)
-    return faces.astype(np.float32)
-
-
-def face_set(size: int, queries: int, seed: int = 0, chunk: int = 100_000) -> FaceSet:
-    """size vectors and held-out queries, made in chunks so 1M vectors need 2 GB, not 4 GB of float64 at once.
-
-    Labels are person numbers; -1 marks a stranger, a person with this one face.
-    """
-    rng = np.random.default_rng(seed)
-    space = FaceSpace.make(rng)
-    people = max(1, round(size * (1 - STRANGERS) / FACES_PER_PERSON))
-    centres = space.centres(people, rng)
-    weights = rng.exponential(size=people)
-    weights /= weights.sum()
-    labels = rng.choice(people, size=size, p=weights)
-    labels[rng.random(size) < STRANGERS] = -1
-    vectors = np.empty((size, DIMENSION), dtype=np.float32)
-    for start in range(0, size, chunk):
-        part = labels[start : start + chunk]
-        rows = centres[np.maximum(part, 0)]
-        strangers = part < 0
-        rows[strangers] = space.centres(int(strangers.sum()), rng)
-        vectors[start : start + chunk] = faces_around(rows, rng)
-    # Queries are new faces of stored (recurring) people: near the data, never members of it.
-    query_labels = rng.choice(people, size=queries, p=weights)
-    return FaceSet(vectors, labels, faces_around(centres[query_labels], rng), people)
-
-
-def distance_summary(faces: FaceSet, pairs: int = 20_000, seed: int = 1) -> dict:
-    """Median and 5th-95th percentile L2 distances of same-person and different-person pairs, to compare with faces."""
-    rng = np.random.default_rng(seed)
-    order = np.argsort(faces.labels, kind="stable")
-    # Same person: neighbours in label order that share a label.
-    positions = np.flatnonzero((faces.labels[order[:-1]] == faces.labels[order[1:]]) & (faces.labels[order[1:]] >= 0))
-    positions = rng.choice(positions, size=min(pairs, len(positions)), replace=False)
-    same, partner = order[positions], order[positions + 1]
-    first, second = rng.integers(0, len(faces.vectors), size=(2, pairs))
-    different = (faces.labels[first] != faces.labels[second]) | (faces.labels[first] < 0)
-
-    def spread(a: np.ndarray, b: np.ndarray) -> list[float]:
-        if not len(a):
-            return []
-        distances = np.linalg.norm(faces.vectors[a] - faces.vectors[b], axis=1)
-        return [round(float(value), 2) for value in np.percentile(distances, [5, 50, 95])]
-
-    return {"same_person": spread(same, partner), "different_people": spread(first[different], second[different])}
-
-
-# 2. Exact search and recall.
-
-
-def exact_neighbours(vectors: np.ndarray, queries: np.ndarray, k: int, chunk: int = 100_000) -> np.ndarray:
-    """The ids of each query's true k nearest stored vectors, nearest first, by numpy brute force.
-
-    Chunks keep the distance matrix small; the float32 shortlist is re-ranked in float64 so near-ties are exact.
-    """
-    shortlist = 2 * k
-    best_ids = np.empty((len(queries), 0), dtype=np.int64)
-    best_distances = np.empty((len(queries), 0), dtype=np.float32)
-    query_norms = np.sum(queries**2, axis=1, keepdims=True)
-    for start in range(0, len(vectors), chunk):
-        block = vectors[start : start + chunk]
-        distances = query_norms + np.sum(block**2, axis=1) - 2 * queries @ block.T
-        take = min(shortlist, block.shape[0])
-        nearest = np.argpartition(distances, take - 1, axis=1)[:, :take]
-        best_ids = np.hstack([best_ids, nearest + start])
-        best_distances = np.hstack([best_distances, np.take_along_axis(distances, nearest, axis=1)])
-        keep = np.argsort(best_distances, axis=1)[:, :shortlist]
-        best_ids = np.take_along_axis(best_ids, keep, axis=1)
-        best_distances = np.take_along_axis(best_distances, keep, axis=1)
-    exact = np.stack([squared_distances(vectors, query, ids) for query, ids in zip(queries, best_ids, strict=True)])
-    return np.take_along_axis(best_ids, np.argsort(exact, axis=1, kind="stable")[:, :k], axis=1)
-
-
-def squared_distances(vectors: np.ndarray, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Squared L2 distances from one query to some stored vectors, in float64."""
-    difference = vectors[ids].astype(np.float64) - query.astype(np.float64)
-    return np.sum(difference**2, axis=1)
-
-
-def recall_at_k(found: list[list[int]], exact: np.ndarray, vectors: np.ndarray, queries: np.ndarray) -> float:
-    """Share of the true k nearest that a search returned, averaged over queries.
-
-    A returned id as near as the true k-th (within 1e-6 relative) counts too: a tie is not a miss.
-    """
-    k = exact.shape[1]
-    shares = []
-    for ids, truth, query in zip(found, exact, queries, strict=True):
-        ids = np.unique(np.asarray(ids, dtype=np.int64))
-        ids = ids[(ids >= 0) & (ids < len(vectors))]
-        kth = squared_distances(vectors, query, truth[-1:])[0]
-        near_enough = np.count_nonzero(squared_distances(vectors, query, ids) <= kth * (1 + 1e-6) + 1e-12)
-        shares.append(min(near_enough, k) / k)
-    return float(np.mean(shares))
-
-
-# 3. The servers.
-
-
-def session_rss_mb(session_id: int) -> float:
-    """Resident memory of every process in a session, in MB: the server and what it started, from /proc."""
-    page = os.sysconf("SC_PAGE_SIZE")
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            # The command name may hold spaces and brackets: fields are counted after its closing bracket.
-            if int(stat.read_text().rsplit(")", 1)[1].split()[3]) == session_id:
-                total += int((stat.parent / "statm").read_text().split()[1]) * page
-    return total / 2**20
-
-
-@contextlib.contextmanager
-def running_server(kind: str, folder: Path, progress: Progress, attempts: int = 20) -> Iterator[processes.Process]:
-    """A Milvus server of this kind on a free loopback port, with its data in folder, stopped afterwards.
-
-    A standalone server cannot start while another one holds its fixed ports (the tests start one now and then):
-    then this waits and tries again.
-    """
-    for attempt in range(1, attempts + 1):
-        if kind == "standalone" and processes.port_open(STANDALONE_FIXED_PORT):
-            progress(f"port {STANDALONE_FIXED_PORT} is taken (another Milvus standalone?); waiting 30 s")
-            time.sleep(30)
-            continue
-        port = processes.free_port()
-        maker = processes.milvus_standalone if kind == "standalone" else processes.milvus_lite
-        server = maker(port, folder / f"{kind}-{attempt}").start(folder / f"{kind}-{attempt}.log")
-        try:
-            server.wait_ready(timeout=120)
-        except RuntimeError as error:
-            server.stop()
-            progress(f"{SERVER_NAMES[kind]} did not start ({error}); trying again in 30 s")
-            time.sleep(30)
-            continue
-        try:
-            yield server
-        finally:
-            server.stop()
-        return
-    raise RuntimeError(f"{SERVER_NAMES[kind]} did not start in {attempts} attempts; see the logs in {folder}")
-
-
 def connect(server: processes.Process) -> MilvusClient:
     """A client of the benchmark's own server; index builds over 1M vectors take many minutes."""
     return MilvusClient(uri=f"http://127.0.0.1:{server.ready_port}", timeout=3600)
 
 
-# 4. The candidates.
+# 1. The candidates.
 
 
 def candidates(kind: str, size: int) -> list[IndexSetting]:
@@ -325,7 +133,7 @@ def _efs(*values: int) -> tuple[dict, ...]:
     return tuple({"ef": value} for value in values)
 
 
-# 5. Measuring.
+# 2. Measuring.
 
 
 def insert_vectors(milvus: MilvusClient, collection: str, vectors: np.ndarray, progress: Progress) -> float:
@@ -519,44 +327,32 @@ def benchmark(
     settings: the index settings to measure (default: the candidates for each server and size)."""
     with tempfile.TemporaryDirectory(prefix="revsearch-vector-bench-") as folder:
         for kind in servers:
-            progress(f"starting {SERVER_NAMES[kind]} in {folder}")
-            with running_server(kind, Path(folder), progress) as server:
-                milvus, rss = connect(server), functools.partial(session_rss_mb, server.popen.pid)
+            progress(f"starting {servers.MILVUS_NAMES[kind]} in {folder}")
+            with servers.running_milvus(kind, Path(folder), progress) as server:
+                milvus, rss = connect(server), functools.partial(servers.session_rss_mb, server.popen.pid)
                 try:
                     for size in sizes:
                         started = time.perf_counter()
                         run = measure(kind, milvus, size, queries, progress, rss, settings, seed)
                         seconds = time.perf_counter() - started
                         logger.info("vector benchmark on %s at %d vectors took %.0f s", kind, size, seconds)
-                        progress(f"{SERVER_NAMES[kind]}, {size:,} vectors: done in {seconds:.0f} s")
+                        progress(f"{servers.MILVUS_NAMES[kind]}, {size:,} vectors: done in {seconds:.0f} s")
                         yield run
                 finally:
                     milvus.close()
 
 
-# 6. Reporting.
+# 3. Reporting.
 
 
 def describe(params: dict) -> str:
     return " ".join(f"{key}={value}" for key, value in params.items()) or "-"
 
 
-def vectors_description() -> str:
-    return (
-        f"Synthetic face-like vectors: unit-norm float32, {DIMENSION}-d. {100 * (1 - STRANGERS):.0f}% are faces of"
-        f" recurring people ({FACES_PER_PERSON} faces a person on average, exponentially distributed),"
-        f" {100 * STRANGERS:.0f}% of strangers seen once. A face is its person's centre plus isotropic Gaussian noise"
-        f" of norm {NOISE[0]}-{NOISE[1]}, normalised; centres share one direction (weight {SHARED_DIRECTION}) and"
-        " vary along a random basis with"
-        f" decaying spread (j^-{SPECTRUM_POWER}). Queries are new faces of recurring people, never stored themselves."
-        " Exact answers by numpy brute force."
-    )
-
-
 def table(run: Run) -> list[str]:
     """The run as text lines: a header, one row per measurement, and the default at other consistency levels."""
     lines = [
-        f"{SERVER_NAMES[run.server]} ({run.version}), {run.size:,} vectors ({run.people:,} recurring people),"
+        f"{servers.MILVUS_NAMES[run.server]} ({run.version}), {run.size:,} vectors ({run.people:,} recurring people),"
         f" {run.queries} single top-{TOP_K} queries; inserted, flushed and compacted in {run.insert_seconds:.0f} s,"
         f" server RSS {run.rss_mb_after_insert:,.0f} MB",
         f"  same person L2 (5th/50th/95th pct) {run.distances['same_person']},"

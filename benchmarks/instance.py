@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 
+from media_index.models import Asset
 from revsearch_site import processes
 
 logger = logging.getLogger(__name__)
@@ -23,8 +24,6 @@ BASE_DIR = processes.BASE_DIR
 ADMIN = "admin"
 # serve puts Redis on the web port + 1 and Milvus Lite on + 2.
 PORTS = 3
-# Statuses an asset passes through before it settles.
-UNFINISHED = ("queued", "processing", "retrying")
 
 
 class InstanceError(RuntimeError):
@@ -188,7 +187,7 @@ def asset_count(counts: dict[str, int]) -> int:
 
 
 def unfinished(counts: dict[str, int]) -> int:
-    return sum(counts.get(name, 0) for name in UNFINISHED)
+    return sum(counts.get(status, 0) for status in Asset.UNFINISHED)
 
 
 def free_port_run(count: int) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from media_index import face_engine, services, vector_store
+from media_index import face_engine, imaging, intake, vector_store
 
 from . import lfw, metrics, report
 
@@ -82,9 +82,9 @@ def embed_photos(photos: list[Path], model: str, cache_folder: Path) -> Embeddin
     vectors: dict[Path, np.ndarray | None] = {}
     several = 0
     for photo in tqdm(photos, desc=f"embedding ({model_name})", unit="photo", mininterval=2):
-        key = services.file_sha256(photo)
+        key = intake.file_sha256(photo)
         if (cached := cache.get(key)) is None:
-            image = services.open_photo(photo)
+            image = imaging.open_photo(photo)
             faces = face_engine.find_faces(image, model=model)
             chosen = choose_face(faces, image.width, image.height)
             cached = (chosen.embedding if chosen else None, len(faces))

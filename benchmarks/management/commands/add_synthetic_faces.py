@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from media_index import benchmark
+from benchmarks import synthetic_faces
 
 
 class Command(BaseCommand):
@@ -15,4 +15,4 @@ class Command(BaseCommand):
         parser.add_argument("count", type=int)
 
     def handle(self, *args, count: int, **options) -> None:
-        benchmark.add_synthetic_faces(count, say=self.stdout.write)
+        synthetic_faces.add_synthetic_faces(count, say=self.stdout.write)

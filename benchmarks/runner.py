@@ -1,0 +1,121 @@
+"""`manage.py benchmark`: how fast this machine indexes and searches, measured the way a user meets it.
+
+Every figure comes from a fresh service in a temporary home (`Instance`, as `make run` runs it), from this process
+doing a worker's work in-process, or from Milvus servers of the benchmark's own: the archive is never touched.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from benchmarks import soak
+from benchmarks.machine import machine
+from benchmarks.milvus_alone import milvus_latency
+from benchmarks.photos import STAGE_PHOTOS, end_to_end, stage_times
+from benchmarks.search_speed import search_latency
+from benchmarks.versus import versus_face_recognition
+from benchmarks.videos import reference_videos, video_speed
+
+logger = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+
+SECTIONS = ("stages", "photos", "search", "video", "milvus", "versus")
+
+
+@dataclass
+class Report:
+    machine: dict = field(default_factory=dict)
+    stages: dict = field(default_factory=dict)
+    photos: list[dict] = field(default_factory=list)
+    search: dict = field(default_factory=dict)
+    video: list[dict] = field(default_factory=list)
+    milvus: list[dict] = field(default_factory=list)
+    versus: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def run(
+    sections: tuple[str, ...] = SECTIONS,
+    photos: int = 1000,
+    workers: tuple[int, ...] = (1, 2),
+    search_faces: int = 100_000,
+    searches: int = 50,
+    vector_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000),
+    vector_server: str = "standalone",
+    lfw: Path | None = None,
+    say: Say = print,
+) -> Report:
+    """Every section asked for, in an order that keeps each measurement alone on the machine."""
+    lfw = lfw or settings.DATA_DIR / "lfw"
+    started = time.perf_counter()
+    report = Report(machine=machine())
+    dropped, queries = soak.pick_photos(lfw, photos)
+    if "stages" in sections:
+        report.stages = stage_times(dropped[:STAGE_PHOTOS], say)
+    if "versus" in sections:
+        report.versus = versus_face_recognition(lfw, say)
+    if "video" in sections:
+        report.video = [video_speed(label, path, say) for label, path in reference_videos().items()]
+    if {"photos", "search"} & set(sections):
+        counts = workers if "photos" in sections else workers[-1:]
+        for count in counts:
+            last = count == counts[-1]
+            then = (lambda instance: search_latency(instance, queries, search_faces, searches, say)) if last else None
+            figures, search = end_to_end(dropped, lfw, count, say, then=then if "search" in sections else None)
+            if "photos" in sections:
+                report.photos.append(figures)
+            if search:
+                report.search = search
+    if "milvus" in sections:
+        report.milvus = milvus_latency(vector_sizes, vector_server, say)
+    report.seconds = round(time.perf_counter() - started, 1)
+    return report
+
+
+def summary_lines(report: Report) -> list[str]:
+    """The report as the table rows of docs/performance.md say it."""
+    lines = [
+        f"machine: {report.machine.get('cpu')}, {report.machine.get('cores')} cores,"
+        f" {report.machine.get('memory_gib')} GiB; {report.machine.get('face_model')}"
+    ]
+    if report.stages:
+        stages = report.stages["ms_per_photo"]
+        lines.append(
+            "per photo (one process): "
+            + ", ".join(f"{stage} {ms} ms" for stage, ms in stages.items())
+            + f"; embed {report.stages['embed_ms_per_face']} ms a face"
+        )
+    for run in report.photos:
+        lines.append(f"end to end, {run['workers']} worker(s): {run['photos_per_second']} photos/s, {run['seconds']} s")
+        lines.append(
+            "  peak memory: "
+            + ", ".join(f"{p['name']} {p['peak_rss_mb']:.0f} MB" for p in run["processes"] if p["peak_rss_mb"] > 5)
+        )
+    if report.search:
+        latency = report.search["latency_ms"]
+        lines.append(
+            f"search end to end over {report.search['faces']:,} faces: p50 {latency.get('p50')} ms,"
+            f" p95 {latency.get('p95')} ms"
+        )
+    for run in report.video:
+        lines.append(f"video {run['label']} ({run['size']}): {run['realtime_factor']}x real time")
+    for run in report.milvus:
+        lines.append(
+            f"Milvus {run['server']} at {run['vectors']:,}: p50 {run['p50_ms']} ms, p95 {run['p95_ms']} ms,"
+            f" recall@20 {run['recall_at_20']}"
+        )
+    if report.versus:
+        lines.append(
+            f"versus face_recognition: {report.versus['time_ratio']}x faster, accuracy"
+            f" {report.versus['ours']['accuracy']} vs {report.versus['face_recognition']['accuracy']}"
+        )
+    lines.append(f"whole benchmark: {report.seconds:.0f} s")
+    return lines

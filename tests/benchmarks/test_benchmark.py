@@ -1,0 +1,66 @@
+"""The benchmark's parts that need no service: scoring the side-by-side, reading face_recognition, /proc."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from benchmarks import machine, versus
+
+
+def test_labels_are_scored_against_the_truth():
+    truth = {"a1.jpg": "Ann", "a2.jpg": "Ann", "b1.jpg": "Bob", "x.jpg": "unknown", "y.jpg": "unknown"}
+    labels = {"a1.jpg": "Ann", "a2.jpg": "Bob", "x.jpg": "Ann"}  # b1 missed, y rightly unknown
+    scored = versus._scored(labels, truth, seconds=2.0)
+    assert scored["right"] == 2 and scored["accuracy"] == 0.4
+    assert (scored["wrong_person"], scored["missed"], scored["false_match"]) == (1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "line, path, name, distance",
+    [
+        ("/tmp/u/Ann_0002.jpg,Ann_Smith,0.41", "/tmp/u/Ann_0002.jpg", "Ann_Smith", "0.41"),
+        ("/tmp/u/x, y.jpg,unknown_person,None", "/tmp/u/x, y.jpg", "unknown_person", "None"),
+        ("/tmp/u/z.jpg,no_persons_found,None", "/tmp/u/z.jpg", "no_persons_found", "None"),
+        ("/tmp/u/z.jpg,Bob", "/tmp/u/z.jpg", "Bob", None),
+    ],
+)
+def test_face_recognition_lines_are_read(line, path, name, distance):
+    match = versus.CLI_LINE.match(line)
+    assert (match["path"], match["name"], match["distance"]) == (path, name, distance)
+
+
+def test_the_side_by_side_keeps_one_photo_of_each_person_to_search_with(tmp_path):
+    for person, count in (("Ann", 3), ("Bob", 2), ("Cy", 1), ("Di", 1)):
+        (tmp_path / person).mkdir()
+        for number in range(1, count + 1):
+            (tmp_path / person / f"{person}_{number:04d}.jpg").write_bytes(b"")
+    known, unknown, truth = versus.versus_photos(tmp_path, people=5, per_person=4, strangers=1)
+    assert {name: path.name for name, path in known.items()} == {"Ann": "Ann_0001.jpg", "Bob": "Bob_0001.jpg"}
+    assert sorted(path.name for path in unknown) == ["Ann_0002.jpg", "Ann_0003.jpg", "Bob_0002.jpg", "Cy_0001.jpg"]
+    assert truth == {"Ann_0002.jpg": "Ann", "Ann_0003.jpg": "Ann", "Bob_0002.jpg": "Bob", "Cy_0001.jpg": "unknown"}
+
+
+@pytest.mark.processes
+def test_service_processes_are_found_under_their_parent_with_memory_and_cpu():
+    child = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(80 * 2**20); time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = {process.pid: process for process in machine.service_processes(os.getpid())}
+            if child.pid in found and found[child.pid].peak_rss_mb > 80:
+                break
+            time.sleep(0.1)
+        assert found[child.pid].peak_rss_mb > 80  # the child's 80 MB, seen under this process
+        assert found[os.getpid()].cpu_seconds > 0
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_each_photo_is_named_after_its_nearest_match():
+    matches = [("a.jpg", 0.9, "Ann"), ("a.jpg", 0.4, "Bob"), ("b.jpg", 0.5, "Cy"), ("a.jpg", 0.6, "Di")]
+    assert versus._nearest_labels(matches) == {"a.jpg": "Bob", "b.jpg": "Cy"}
+    assert versus._nearest_labels([]) == {}
