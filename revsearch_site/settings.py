@@ -1,5 +1,6 @@
 """RevSearch settings: every value comes from the environment, with defaults for one laptop."""
 
+import importlib.util
 import logging
 import os
 import secrets
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from media_index import face_models
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 logger = logging.getLogger(__name__)
@@ -130,6 +133,8 @@ MEDIA_ROOT = HOME_DIR / "media"
 QUERY_DIR = HOME_DIR / "queries"
 LOG_DIR = HOME_DIR / "logs"
 MILVUS_LITE_DIR = HOME_DIR / "milvus"
+# Test and measurement data (LFW, example videos), read in place; the service never needs it to run.
+DATA_DIR = env_path("REVSEARCH_DATA_DIR", BASE_DIR.parent / "shared" / "data")
 
 # --- Ports and services: the embedded defaults sit next to the web port, so two homes with two ports
 # run side by side without clashing.
@@ -144,15 +149,14 @@ REDIS_URL = env_str("REDIS_URL", f"redis://:{REDIS_PASSWORD}@127.0.0.1:{PORT + 1
 MILVUS_EMBEDDED = not os.environ.get("MILVUS_URI", "").strip()
 MILVUS_URI = env_str("MILVUS_URI", f"http://127.0.0.1:{PORT + 2}")
 MILVUS_TOKEN = env_str("MILVUS_TOKEN", "")
-# Strong: a search sees every face stored before it, and waits for that on a Milvus server (about 200 ms a
-# search on the standalone server, measured by `manage.py benchmark_vectors`). Bounded: answers at once, and may
-# miss faces stored in the last few seconds. Milvus Lite answers at once either way.
+# Strong: a search sees every face stored before it, and waits for that on a Milvus server (docs/performance.md).
+# Bounded: answers at once, and may miss faces stored in the last few seconds. Milvus Lite answers at once either way.
 MILVUS_SEARCH_CONSISTENCY = env_choice(
     "REVSEARCH_SEARCH_CONSISTENCY", "Strong", ("Strong", "Bounded", "Session", "Eventually")
 )
 
 # --- Faces -----------------------------------------------------------------------------------------
-FACE_MODEL = env_choice("REVSEARCH_FACE_MODEL", "casia-webface", ("casia-webface", "vggface2", "dlib-resnet"))
+FACE_MODEL = env_choice("REVSEARCH_FACE_MODEL", face_models.DEFAULT, tuple(face_models.FACE_MODELS))
 # One collection per face model: embeddings of different models are never compared, and their sizes differ.
 MILVUS_COLLECTION = env_str("MILVUS_COLLECTION", "faces_" + FACE_MODEL.replace("-", "_"))
 TORCH_HOME = env_path("TORCH_HOME", Path("~/.cache/torch").expanduser())
@@ -240,6 +244,9 @@ INSTALLED_APPS = [
     "media_index",
     "search",
 ]
+# The measurement tools are not in the production image: the app is there only where its package is.
+if importlib.util.find_spec("benchmarks"):
+    INSTALLED_APPS.append("benchmarks")
 
 MIDDLEWARE = [
     # First: an oversized body is refused before any other middleware (the login redirect, CSRF) could read it.
