@@ -1,5 +1,7 @@
 """Review what was indexed: assets with their faces, filters by status and kind, and a re-index action."""
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.template.defaultfilters import filesizeformat
@@ -8,6 +10,17 @@ from django.utils.html import format_html
 
 from . import dispatch, removal
 from .models import Asset, Face
+
+if TYPE_CHECKING:  # django-stubs-ext is installed with the development tools only
+    from typing import TypedDict
+
+    from django_stubs_ext import WithAnnotations
+
+    class _FaceTotal(TypedDict):
+        """What AssetAdmin.get_queryset annotates each asset with."""
+
+        face_total: int
+
 
 admin.site.site_header = "RevSearch administration"
 admin.site.site_title = "RevSearch"
@@ -74,7 +87,7 @@ class AssetAdmin(admin.ModelAdmin):
         return filesizeformat(asset.size)
 
     @admin.display(description="faces", ordering="face_total")
-    def face_count(self, asset: Asset) -> int:
+    def face_count(self, asset: "WithAnnotations[Asset, _FaceTotal]") -> int:
         return asset.face_total
 
     @admin.display(description="file")

@@ -57,7 +57,7 @@ def embed(
     dlib's vectors have norms near 1.4, not 1, and its usual same-person threshold of 0.6 is on those raw
     vectors (about 0.43 once normalised); Milvus and the evaluation compare normalised vectors.
     """
-    embeddings = []
+    embeddings: list[np.ndarray] = []
     for image, image_boxes in zip(images, boxes, strict=True):
         if not image_boxes:
             continue

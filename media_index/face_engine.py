@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import PIL.Image
@@ -106,9 +107,11 @@ def _for_speed(embedder: torch.nn.Module) -> torch.nn.Module:
         if isinstance(module, BasicConv2d):
             module.conv = fuse_conv_bn_eval(module.conv, module.bn)
             module.bn = torch.nn.Identity()
-    embedder.last_linear = fuse_linear_bn_eval(embedder.last_linear, embedder.last_bn)
+    last_linear, last_bn = cast(torch.nn.Linear, embedder.last_linear), cast(torch.nn.BatchNorm1d, embedder.last_bn)
+    embedder.last_linear = fuse_linear_bn_eval(last_linear, last_bn)
     embedder.last_bn = torch.nn.Identity()
-    return embedder.to(memory_format=torch.channels_last)
+    # torch's overloads of Module.to leave out memory_format, which it takes (and documents).
+    return embedder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 def _models(model: str | None) -> _Models:
@@ -215,7 +218,7 @@ def _keep(detections: np.ndarray, width: int, height: int) -> list[Detection]:
     sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
     keep = (probabilities >= settings.FACE_MIN_PROBABILITY) & (sides >= settings.FACE_MIN_SIZE)
     faces = [
-        (tuple(map(float, box)), float(probability))
+        (cast(tuple[float, float, float, float], tuple(map(float, box))), float(probability))
         for box, probability in zip(boxes[keep], probabilities[keep], strict=True)
     ]
     return sorted(faces, key=lambda face: (face[0][2] - face[0][0]) * (face[0][3] - face[0][1]), reverse=True)

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -156,7 +157,7 @@ def _block_scopes(model: torch.nn.Module) -> dict[str, str]:
     scopes = {}
     for name, scope in _BLOCK_SCOPES.items():
         if "{}" in scope:
-            for index in range(len(model.get_submodule(name))):
+            for index in range(len(cast(torch.nn.Sequential, model.get_submodule(name)))):
                 scopes[f"{name}.{index}"] = scope.format(index + 1)
         else:
             scopes[name] = scope

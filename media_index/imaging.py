@@ -3,7 +3,7 @@
 import io
 import re
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 from django.conf import settings
@@ -37,7 +37,8 @@ def open_photo(
                     f"{image.width}x{image.height} is over the limit of {limit:,} pixels ({pixels_setting})"
                 )
             scans = settings.MAX_JPEG_SCANS
-            if image.format in ("JPEG", "MPO") and jpeg_scans(image.fp, stop_after=scans + 1) > scans:
+            # An open image keeps its file in fp.
+            if image.format in ("JPEG", "MPO") and jpeg_scans(cast(BinaryIO, image.fp), stop_after=scans + 1) > scans:
                 raise UnreadablePhoto(
                     f"the JPEG has more than {scans} progressive scans, which would take long to decode:"
                     " save it again as a baseline JPEG (or raise REVSEARCH_MAX_JPEG_SCANS)"

@@ -133,7 +133,7 @@ def walk_folders(top: bytes | str, followlinks: bool = False) -> Iterator[tuple]
         folder = pending.pop()
         try:
             with os.scandir(folder) as entries:
-                listed = list(entries)
+                listed: list[os.DirEntry] = list(entries)
         except OSError:
             continue
         folders = [entry.name for entry in listed if entry.is_dir(follow_symlinks=followlinks)]

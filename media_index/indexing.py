@@ -4,6 +4,7 @@ import itertools
 import logging
 import time
 from pathlib import Path
+from typing import cast
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -57,6 +58,7 @@ def index_asset(asset_id: int, task_id: str | None = None) -> str | None:
             f" or stopped at the {settings.CELERY_TASK_TIME_LIMIT:.0f} s time limit), so it is not tried again:"
             " the worker's log tells more; `manage.py reindex --failed` tries it again"
         )
+    faces: int | None
     try:
         if interrupted:
             _clear_interrupted(asset)
@@ -225,7 +227,7 @@ def _store_frames(asset: Asset, frames: list[video.SampledFrame]) -> None:
         asset.save(update_fields=["preview", "model_name", "frames_done"])
         vector_store.insert(
             [
-                vector_store.FaceVector(row.pk, face.embedding, asset.pk, asset.kind, row.frame.timestamp)
+                vector_store.FaceVector(row.pk, face.embedding, asset.pk, asset.kind, cast(Frame, row.frame).timestamp)
                 for row, face in zip(rows, faces, strict=True)
             ]
         )

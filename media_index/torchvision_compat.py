@@ -76,8 +76,8 @@ def install() -> None:
             "torchvision.ops.boxes",
         )
     }
-    modules["torchvision.transforms.functional"].to_tensor = to_tensor
-    modules["torchvision.ops.boxes"].batched_nms = batched_nms
+    modules["torchvision.transforms.functional"].__dict__.update(to_tensor=to_tensor)
+    modules["torchvision.ops.boxes"].__dict__.update(batched_nms=batched_nms)
     for name, module in modules.items():
         parent, _, child = name.rpartition(".")
         if parent:

@@ -219,7 +219,8 @@ def search_params(top_k: int) -> dict:
 
 def stored_faces() -> dict[int, int]:
     """Every stored face id with its asset id, read in pages (for consistency checks)."""
-    milvus, stored, after = client(), {}, -1
+    milvus, after = client(), -1
+    stored: dict[int, int] = {}
     while True:
         rows = _call(
             "query",

@@ -19,10 +19,11 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import IO
 
 import ffmpeg
 import PIL.Image
@@ -47,7 +48,7 @@ RESUME_MARGINS = (1.0, 10.0, 60.0, None)
 OVERRUN_SECONDS = 10.0
 OVERRUN_FRACTION = 0.1
 # The filters that turn frames clockwise by VideoInfo.rotation degrees, as ffmpeg's autorotate would.
-ROTATION_FILTERS = {
+ROTATION_FILTERS: dict[int, list[tuple[str, str | None]]] = {
     90: [("transpose", "clock")],
     180: [("hflip", None), ("vflip", None)],
     270: [("transpose", "cclock")],
@@ -122,7 +123,7 @@ class FrameSampler(Iterator[SampledFrame]):
     Close it when stopping early: that stops ffmpeg (as does dropping it: nothing refers back to it).
     """
 
-    def __init__(self, sampling: "_Sampling", frames: Iterator[SampledFrame]) -> None:
+    def __init__(self, sampling: "_Sampling", frames: Generator[SampledFrame, None, None]) -> None:
         self._sampling, self._frames = sampling, frames
 
     @property
@@ -149,7 +150,7 @@ class _Sampling:
         self.damage: list[Damage] = []
         self.notes: list[str] = []
 
-    def sample(self, sample_fps: float, after: float | None, first_index: int) -> Iterator[SampledFrame]:
+    def sample(self, sample_fps: float, after: float | None, first_index: int) -> Generator[SampledFrame, None, None]:
         started = time.monotonic()
         index = first_index
         size = (self.info.frame_width, self.info.frame_height)
@@ -162,7 +163,7 @@ class _Sampling:
             index - first_index, self.path, sample_fps, time.monotonic() - started,
         )  # fmt: skip
 
-    def _frames_after(self, sample_fps: float, after: float | None) -> Iterator[tuple[float, bytes]]:
+    def _frames_after(self, sample_fps: float, after: float | None) -> Generator[tuple[float, bytes], None, None]:
         """(timestamp, RGB bytes) of the selected frames later than `after`, seeking to it when it is set.
 
         The grid is the same as an uninterrupted run's only if decoding starts at or before `after`: when a seek
@@ -241,6 +242,7 @@ class _Decoding:
     def __init__(self, path: Path, info: VideoInfo, sample_fps: float, seek_to: float | None) -> None:
         self.info = info
         self.process = _start_ffmpeg(path, info, sample_fps, seek_to)
+        assert self.process.stderr is not None  # a pipe, as is stdout
         # After a seek, errors before the first frame come from starting between keyframes and are not counted.
         self.log = _FfmpegLog(self.process.stderr, count_leading_errors=seek_to is None)
         self.frame_bytes = info.frame_width * info.frame_height * 3
@@ -248,7 +250,7 @@ class _Decoding:
         self.returncode: int | None = None
         self.frames = self._frames()
 
-    def _frames(self) -> Iterator[tuple[float, bytes, "_Errors | None"]]:
+    def _frames(self) -> Generator[tuple[float, bytes, "_Errors | None"], None, None]:
         cut = None
         while data := self._read():
             if len(data) < self.frame_bytes:
@@ -263,6 +265,7 @@ class _Decoding:
 
     def _read(self) -> bytes:
         """The next frame's bytes; ffmpeg is killed if it does not come within VIDEO_STALL_SECONDS."""
+        assert self.process.stdout is not None  # a pipe
         watchdog = threading.Timer(settings.VIDEO_STALL_SECONDS, self._stall)
         watchdog.daemon = True
         watchdog.start()
@@ -285,7 +288,12 @@ class _Decoding:
 
 def _start_ffmpeg(path: Path, info: VideoInfo, sample_fps: float, seek_to: float | None) -> subprocess.Popen:
     """ffmpeg writing the selected frames as raw RGB to stdout and its log (with showinfo's lines) to stderr."""
-    input_options = {"threads": DECODE_THREADS, "autorotate": 0, "max_pixels": settings.MAX_VIDEO_PIXELS} | LOCAL_ONLY
+    input_options: dict[str, int | str | None] = {
+        "threads": DECODE_THREADS,
+        "autorotate": 0,
+        "max_pixels": settings.MAX_VIDEO_PIXELS,
+        **LOCAL_ONLY,
+    }
     if seek_to is not None:
         # Seek on the container's own timeline (-seek_timestamp) to the keyframe before the target
         # (-noaccurate_seek); -copyts keeps every frame's original time, so the grid below stays the same.
@@ -333,7 +341,7 @@ class _Errors:
 class _FfmpegLog:
     """Drains ffmpeg's stderr in a thread (a full pipe would stall ffmpeg) and keeps what sampling needs."""
 
-    def __init__(self, stderr: io.BufferedReader, count_leading_errors: bool) -> None:
+    def __init__(self, stderr: IO[bytes], count_leading_errors: bool) -> None:
         self.trailing = _Errors()  # logged after the last frame; complete once join() returns
         self.last_time: float | None = None
         self._stderr = stderr
@@ -372,6 +380,7 @@ class _FfmpegLog:
                     elif frame := SHOWINFO_FRAME.match(message):
                         # From pts, not showinfo's pts_time, which has only 6 significant digits. A frame
                         # without a time (NOPTS) stops the thread, and sampling, rather than be paired wrongly.
+                        assert time_base is not None, "showinfo logs its time base before any frame"
                         self.last_time = float(int(frame["pts"]) * time_base)
                         self._frames.put((self.last_time, errors if errors.count else None))
                         errors = _Errors()
@@ -386,5 +395,6 @@ def _stop(process: subprocess.Popen, log: _FfmpegLog) -> None:
         process.kill()
     process.wait()
     log.join()
+    assert process.stdout is not None and process.stderr is not None  # pipes
     process.stdout.close()
     process.stderr.close()

@@ -61,7 +61,8 @@ def _add_callback_once(group, path: bytes) -> None:
         _add_callback(group, path)
 
 
-watchdog.observers.inotify.InotifyWatchGroup._add_callback = _add_callback_once
+# mypy refuses any assignment to a method, which is what patching one is.
+watchdog.observers.inotify.InotifyWatchGroup._add_callback = _add_callback_once  # type: ignore[method-assign, assignment]
 
 
 class OverflowFlag(logging.Filter):

@@ -80,6 +80,7 @@ def recent_results() -> dict[str, dict]:
         return last[1]
     # Only the first call in a process, with no result to give, waits for a run under way.
     if not _lock.acquire(blocking=last is None):
+        assert last is not None  # a blocking acquire does not fail
         return last[1]
     try:
         current = _last
@@ -105,7 +106,7 @@ setting_changed.connect(forget_results)
 def healthz(request):
     results = recent_results()
     healthy = all(result["ok"] for result in results.values())
-    body = {"status": "ok" if healthy else "degraded"}
+    body: dict[str, object] = {"status": "ok" if healthy else "degraded"}
     if request.user.is_authenticated:
         failing = {name: result for name, result in results.items() if not result["ok"]}
         if failing:

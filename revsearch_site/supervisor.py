@@ -115,6 +115,7 @@ class Supervisor:
         state.next_start_at = None
         try:
             process.start(log_file)
+            assert process.popen is not None  # start() sets it
             state.running, state.pid, state.started_at = True, process.popen.pid, self.clock()
             if wait:
                 process.wait_ready()
@@ -131,6 +132,7 @@ class Supervisor:
             state = self.states[process.name]
             state.exits = [at for at in state.exits if now - at < RECENT_SECONDS]
             if state.running and not process.running():
+                assert process.popen is not None  # it was running
                 self._exited(process, f"code {process.popen.returncode}")
                 changed = True
             elif not state.running and state.next_start_at is not None and now >= state.next_start_at:

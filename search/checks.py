@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 def check_uploads_outside_inbox(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """A query photo or face crop in the inbox would be indexed as an archive photo and found by every search."""
     inbox = Path(settings.INBOX_DIR).resolve()
-    errors = []
+    errors: list[checks.CheckMessage] = []
     for name, folder in (("QUERY_DIR", settings.QUERY_DIR), ("MEDIA_ROOT", settings.MEDIA_ROOT)):
         folder = Path(folder).resolve()
         if folder.is_relative_to(inbox):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 
 from media_index import inbox
 from media_index.models import Asset
@@ -45,7 +45,7 @@ def is_servable(asset: Asset) -> bool:
     return asset.kind in (Asset.Kind.IMAGE, Asset.Kind.VIDEO) and asset.status != Asset.Status.UNSUPPORTED
 
 
-def asset_response(request: HttpRequest, asset: Asset) -> HttpResponse:
+def asset_response(request: HttpRequest, asset: Asset) -> HttpResponseBase:
     """An asset's original file from the inbox, byte ranges honoured so that videos seek; 404 unless servable."""
     if not is_servable(asset):
         raise Http404(f"{asset.name} is not served: it is not a photo or video the archive accepted.")
@@ -53,14 +53,14 @@ def asset_response(request: HttpRequest, asset: Asset) -> HttpResponse:
     return file_response(request, stream, content_type, filename=os.fsencode(asset.name).decode("utf-8", "replace"))
 
 
-def media_response(request: HttpRequest, relative: str) -> HttpResponse:
+def media_response(request: HttpRequest, relative: str) -> HttpResponseBase:
     """A face crop, frame thumbnail or preview from MEDIA_ROOT (all JPEGs this service wrote)."""
     root = Path(settings.MEDIA_ROOT)
     stream, content_type = open_servable(root / relative, root, IMAGE_TYPES)
     return file_response(request, stream, content_type)
 
 
-def query_photo_response(request: HttpRequest, path: Path) -> HttpResponse:
+def query_photo_response(request: HttpRequest, path: Path) -> HttpResponseBase:
     """An uploaded query photo, as kept in QUERY_DIR."""
     stream, content_type = open_servable(path, Path(settings.QUERY_DIR), QUERY_TYPES)
     return file_response(request, stream, content_type)
@@ -97,7 +97,7 @@ class _FileResponse(FileResponse):
     block_size = CHUNK
 
 
-def file_response(request: HttpRequest, stream: BinaryIO, content_type: str, filename: str = "") -> HttpResponse:
+def file_response(request: HttpRequest, stream: BinaryIO, content_type: str, filename: str = "") -> HttpResponseBase:
     """The open file whole (200), or the one byte range asked for (206; 416 if it starts past the end).
 
     The response owns the stream and closes it; every answer carries FILE_HEADERS.
@@ -109,7 +109,7 @@ def file_response(request: HttpRequest, stream: BinaryIO, content_type: str, fil
         wanted = byte_range(header, size)
     except Unsatisfiable:
         stream.close()
-        response = HttpResponse(status=416)
+        response: HttpResponseBase = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
     else:
         if wanted is None:
@@ -169,6 +169,7 @@ def byte_range(header: str, size: int) -> tuple[int, int] | None:
     if first is None and last is None:
         return None
     if first is None:  # "bytes=-N": the last N bytes
+        assert last is not None  # both None returned above
         if last == 0:
             raise Unsatisfiable
         return max(size - last, 0), size - 1

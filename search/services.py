@@ -9,7 +9,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 from django.conf import settings
@@ -119,7 +119,7 @@ def find_query_faces(image: Image.Image) -> list[QueryFace]:
     if len(detections) > len(kept):
         logger.info("query photo has %d faces: the %d largest are kept", len(detections), len(kept))
     faces = face_engine.embed_faces([image], [kept])[0]
-    return [QueryFace(tuple(face.box), face.probability, face.embedding) for face in faces]
+    return [QueryFace(face.box, face.probability, face.embedding) for face in faces]
 
 
 def find_matches(
@@ -163,7 +163,7 @@ def video_moments(embedding: np.ndarray, asset: Asset, scale: calibration.ScoreS
     for hit in near:  # nearest first, so the first hit of a frame is its best face
         best_per_frame.setdefault(hit.timestamp, hit)
     frames = {
-        face.pk: face.frame
+        face.pk: cast(Frame, face.frame)  # a video's faces all have their frame
         for face in Face.objects.select_related("frame").filter(pk__in=[h.face_id for h in best_per_frame.values()])
     }
     ordered = sorted(best_per_frame.values(), key=lambda hit: hit.timestamp)
@@ -270,7 +270,9 @@ def _stored_faces(query_id: str) -> tuple[list[QueryFace], tuple[int, int]] | No
             boxes, probabilities, embeddings = stored["boxes"], stored["probabilities"], stored["embeddings"]
             width, height = (int(value) for value in stored["size"])
             faces = [
-                QueryFace(tuple(map(float, box)), float(probability), embedding)
+                QueryFace(
+                    cast(tuple[float, float, float, float], tuple(map(float, box))), float(probability), embedding
+                )
                 for box, probability, embedding in zip(boxes, probabilities, embeddings, strict=True)
             ]
     except FileNotFoundError:
