@@ -251,7 +251,9 @@ def test_the_dockerfile_copies_what_exists():
     for name, service in app_services().items():
         assert service["build"]["context"] == ".", f"{name} must build from the repository's top level"
     lines = (BASE_DIR / DOCKERFILE).read_text().splitlines()
-    sources = [part for line in lines if line.startswith("COPY ") for part in line.split()[1:-1] if part[0] != "-"]
+    # COPY --from=<stage> copies from an earlier build stage, not from the repository.
+    copies = [line for line in lines if line.startswith("COPY ") and "--from=" not in line]
+    sources = [part for line in copies for part in line.split()[1:-1] if part[0] != "-"]
     assert sources
     for source in sources:
         assert (BASE_DIR / source).exists(), f"{DOCKERFILE} copies {source}, which does not exist"
@@ -277,12 +279,14 @@ def published_ports(**variables: str) -> dict[str, list[str]]:
     return {name: [str(port) for port in service["ports"]] for name, service in services.items() if "ports" in service}
 
 
+@pytest.mark.processes
 def test_docker_compose_accepts_the_file():
     for extra in ([], ["--profile", "flower"]):
         result = docker_compose(*extra, "config", "-q", **REQUIRED)
         assert result.returncode == 0, f"docker-compose {shlex.join([*extra, 'config'])} refused it:\n{result.stderr}"
 
 
+@pytest.mark.processes
 def test_docker_compose_refuses_to_start_without_the_passwords():
     # No default passwords: a stack brought up as it is would have Postgres and MinIO open to a known one.
     missing = docker_compose("config", "-q")
@@ -295,6 +299,7 @@ def test_docker_compose_refuses_to_start_without_the_passwords():
     assert empty.returncode != 0 and "set POSTGRES_PASSWORD" in empty.stderr
 
 
+@pytest.mark.processes
 def test_the_passwords_reach_the_services_that_use_them():
     result = docker_compose("config", **REQUIRED)
     assert result.returncode == 0, result.stderr
@@ -305,6 +310,7 @@ def test_the_passwords_reach_the_services_that_use_them():
     assert services["milvus"]["environment"]["MINIO_SECRET_ACCESS_KEY"] == "minio-password-1"
 
 
+@pytest.mark.processes
 def test_ports_are_published_on_the_hosts_loopback_unless_told_otherwise():
     ports = published_ports()
     assert ports["web"] == ["127.0.0.1:8000:8000/tcp"]
