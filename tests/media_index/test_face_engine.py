@@ -40,6 +40,7 @@ def overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return intersection / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - intersection)
 
 
+@pytest.mark.shared_data
 def test_same_person_is_closer_than_another_person(settings) -> None:
     [a1], [a2], [b] = faces_in("person_a_1.jpg"), faces_in("person_a_2.jpg"), faces_in("person_b.jpg")
     assert distance(a1, a2) < distance(a1, b)
@@ -48,6 +49,7 @@ def test_same_person_is_closer_than_another_person(settings) -> None:
     assert distance(a1, a2) < settings.MATCH_DISTANCE < min(distance(a1, b), distance(a2, b))
 
 
+@pytest.mark.shared_data
 def test_two_people_are_two_faces_largest_first_each_matching_its_person() -> None:
     faces = faces_in("two_people.jpg")
     assert len(faces) == 2
@@ -59,12 +61,14 @@ def test_two_people_are_two_faces_largest_first_each_matching_its_person() -> No
     assert nearest_to_a is not nearest_to_b
 
 
+@pytest.mark.shared_data
 def test_no_face_gives_an_empty_list() -> None:
     assert faces_in("no_face.jpg") == []
 
 
 @pytest.mark.parametrize("model", ["casia-webface", "dlib-resnet"])
 @pytest.mark.parametrize("name", ["person_a_1.jpg", "person_a_2.jpg", "person_b.jpg", "two_people.jpg"])
+@pytest.mark.shared_data
 def test_faces_are_well_formed(name: str, model: str, settings) -> None:
     image = open_rgb(SAMPLES / name)
     faces = face_engine.find_faces(image, model=model)
@@ -80,6 +84,7 @@ def test_faces_are_well_formed(name: str, model: str, settings) -> None:
         assert face.crop.mode == "RGB" and face.crop.size == (160, 160)
 
 
+@pytest.mark.shared_data
 def test_filters_drop_small_and_unsure_faces(settings) -> None:
     settings.FACE_MIN_SIZE = 10
     settings.FACE_MIN_PROBABILITY = 0.5
@@ -92,6 +97,7 @@ def test_filters_drop_small_and_unsure_faces(settings) -> None:
     assert len(faces_in("person_a_1.jpg")) == 1
 
 
+@pytest.mark.shared_data
 def test_downscaled_detection_finds_the_same_faces_as_full_resolution(settings) -> None:
     image = open_rgb(SAMPLES / "person_b.jpg")  # 970x2204
     settings.FACE_DETECT_MAX_SIDE = 4096
@@ -104,6 +110,7 @@ def test_downscaled_detection_finds_the_same_faces_as_full_resolution(settings) 
     assert distance(full[0], downscaled[0]) < 0.3
 
 
+@pytest.mark.shared_data
 def test_batch_gives_what_single_images_give() -> None:
     image = open_rgb(SAMPLES / "two_people.jpg")
     frames = [image, ImageOps.mirror(image), Image.new("RGB", image.size, "gray")]
@@ -146,11 +153,13 @@ def test_missing_weights_tell_the_user_how_to_install_them(settings, tmp_path, m
         face_engine.load()
 
 
+@pytest.mark.shared_data
 def test_dlib_same_person_is_closer_than_another_person() -> None:
     [a1], [a2], [b] = (faces_in(name, "dlib-resnet") for name in ("person_a_1.jpg", "person_a_2.jpg", "person_b.jpg"))
     assert distance(a1, a2) < min(distance(a1, b), distance(a2, b))
 
 
+@pytest.mark.shared_data
 def test_dlib_embeds_the_faces_the_default_model_finds() -> None:
     default, dlib = faces_in("two_people.jpg"), faces_in("two_people.jpg", "dlib-resnet")
     assert len(dlib) == 2
@@ -160,6 +169,7 @@ def test_dlib_embeds_the_faces_the_default_model_finds() -> None:
     assert min(dlib, key=lambda face: distance(face, a1)) is not min(dlib, key=lambda face: distance(face, b))
 
 
+@pytest.mark.shared_data
 def test_models_alternating_in_one_process_give_what_each_gives_alone(monkeypatch) -> None:
     image = open_rgb(SAMPLES / "two_people.jpg")
     alone = {}
@@ -172,6 +182,7 @@ def test_models_alternating_in_one_process_give_what_each_gives_alone(monkeypatc
     assert set(face_engine._loaded) == {"facenet-20180408-casia-webface", "dlib-resnet-v1"}
 
 
+@pytest.mark.shared_data
 def test_dlib_batch_gives_what_single_images_give() -> None:
     image = open_rgb(SAMPLES / "two_people.jpg")
     frames = [Image.new("RGB", image.size, "gray"), image, ImageOps.mirror(image)]
@@ -193,6 +204,7 @@ def test_loading_dlib_leaves_truncated_photos_refused() -> None:
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
 
+@pytest.mark.shared_data
 def test_the_faster_embedder_gives_the_published_models_embeddings() -> None:
     """Folded batch norms and channels-last memory change speed only: the unmodified network agrees to 1e-5."""
     import torch

@@ -36,6 +36,7 @@ def standardised(crop: Image.Image) -> np.ndarray:
     return ((np.asarray(crop, dtype=np.float32) - 127.5) / 128.0).transpose(2, 0, 1)[None]
 
 
+@pytest.mark.shared_data
 def test_converted_model_matches_opencv_running_the_original_graph(
     weights: Path, sample_crops: list[Image.Image]
 ) -> None:

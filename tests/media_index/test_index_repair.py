@@ -11,7 +11,7 @@ from media_index.models import Asset
 from tests.conftest import SAMPLES
 from tests.media_index.conftest import fake_face
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.shared_data]
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from tests.media_index.conftest import fake_face, put
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.mark.shared_data
 def test_a_photo_is_registered_and_queued_after_commit(inbox, sent):
     asset = intake.register_path(put(inbox, "person_a_1.jpg"))
     assert asset.status == Asset.Status.QUEUED
@@ -33,6 +34,7 @@ def test_other_files_are_unsupported_and_not_queued(inbox, sent):
     assert sent == []
 
 
+@pytest.mark.shared_data
 def test_same_content_twice_is_indexed_once(inbox, sent):
     first = intake.register_path(put(inbox, "person_b.jpg"))
     second = intake.register_path(put(inbox, "person_b.jpg", "copy of biden.jpg"))
@@ -41,6 +43,7 @@ def test_same_content_twice_is_indexed_once(inbox, sent):
     assert sent == [first.pk]
 
 
+@pytest.mark.shared_data
 def test_unchanged_file_is_left_alone_and_a_changed_one_is_queued_again(inbox, sent):
     path = put(inbox, "person_a_1.jpg", "photo.jpg")
     asset = intake.register_path(path)
@@ -53,6 +56,7 @@ def test_unchanged_file_is_left_alone_and_a_changed_one_is_queued_again(inbox, s
     assert sent == [asset.pk, asset.pk]
 
 
+@pytest.mark.shared_data
 def test_hidden_and_partial_files_are_skipped(inbox):
     (inbox / ".hidden.jpg").write_bytes(b"x")
     (inbox / "photo.jpg.part").write_bytes(b"x")
@@ -61,6 +65,7 @@ def test_hidden_and_partial_files_are_skipped(inbox):
     assert [p.name for p in intake.walk_files([inbox])] == ["person_b.jpg"]
 
 
+@pytest.mark.shared_data
 def test_indexing_stores_faces_crops_and_vectors(inbox, sent, engine, vector_store_on, media_root):
     engine.faces = [fake_face(1), fake_face(2, box=(100.0, 100.0, 180.0, 190.0))]
     asset = intake.register_path(put(inbox, "two_people.jpg"))
@@ -80,6 +85,7 @@ def test_indexing_stores_faces_crops_and_vectors(inbox, sent, engine, vector_sto
     assert indexing.index_asset(asset.pk) is None
 
 
+@pytest.mark.shared_data
 def test_a_photo_without_faces_is_marked_so(inbox, sent, engine, vector_store_on, media_root):
     asset = intake.register_path(put(inbox, "no_face.jpg"))
     assert indexing.index_asset(asset.pk) == Asset.Status.NO_FACES
@@ -110,6 +116,7 @@ def test_an_empty_file_fails_at_once_without_a_task(inbox, sent):
     assert str(path) in asset.error and "the file is empty" in asset.error
 
 
+@pytest.mark.shared_data
 def test_an_unexpected_error_fails_the_asset_and_the_next_one_goes_on(
     inbox, sent, engine, vector_store_on, monkeypatch
 ):
@@ -133,6 +140,7 @@ def test_paths_are_shown_relative_to_the_inbox(settings, tmp_path):
     assert Asset(path="/elsewhere/b.jpg").display_path == "/elsewhere/b.jpg"
 
 
+@pytest.mark.shared_data
 def test_a_file_removed_before_indexing_fails_clearly(inbox, sent, engine, vector_store_on):
     path = put(inbox, "person_b.jpg")
     asset = intake.register_path(path)
@@ -153,6 +161,7 @@ def milvus_down(settings):
     vector_store.reset_client()
 
 
+@pytest.mark.shared_data
 def test_milvus_down_leaves_no_face_rows_and_the_asset_retrying(inbox, sent, engine, milvus_down, media_root):
     from media_index import vector_store
 
@@ -167,6 +176,7 @@ def test_milvus_down_leaves_no_face_rows_and_the_asset_retrying(inbox, sent, eng
     assert not list(media_root.rglob("*.jpg"))
 
 
+@pytest.mark.shared_data
 def test_the_task_retries_then_fails_and_reindex_failed_recovers(inbox, sent, engine, milvus_down, settings):
     from django.core.management import call_command
 
@@ -193,6 +203,7 @@ def test_the_task_retries_then_fails_and_reindex_failed_recovers(inbox, sent, en
     assert asset.status == Asset.Status.QUEUED and asset.error == "" and sent == [asset.pk]
 
 
+@pytest.mark.shared_data
 def test_deleting_an_asset_deletes_its_vectors_and_crops(inbox, sent, engine, vector_store_on, media_root):
     engine.faces = [fake_face(1)]
     asset = intake.register_path(put(inbox, "person_b.jpg"))
@@ -205,6 +216,7 @@ def test_deleting_an_asset_deletes_its_vectors_and_crops(inbox, sent, engine, ve
     assert Face.objects.count() == 0
 
 
+@pytest.mark.shared_data
 def test_unfinished_assets_are_queued_again(inbox, sent):
     asset = intake.register_path(put(inbox, "person_b.jpg"))
     Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.PROCESSING)
@@ -230,6 +242,7 @@ def test_photos_over_the_pixel_limit_are_refused(tmp_path, settings):
         imaging.open_photo(tmp_path / "big.png")
 
 
+@pytest.mark.shared_data
 def test_a_renamed_file_keeps_its_asset_and_faces(inbox, sent, engine, vector_store_on, media_root):
     engine.faces = [fake_face(1)]
     path = put(inbox, "person_b.jpg")
@@ -245,6 +258,7 @@ def test_a_renamed_file_keeps_its_asset_and_faces(inbox, sent, engine, vector_st
 
 
 @pytest.mark.parametrize("removes_faces", [False, True])
+@pytest.mark.shared_data
 def test_a_deleted_file_leaves_its_asset_missing(
     inbox, sent, engine, vector_store_on, media_root, settings, removes_faces
 ):
@@ -267,6 +281,7 @@ def test_a_deleted_file_leaves_its_asset_missing(
     assert sent == ([asset.pk] if removes_faces else [])
 
 
+@pytest.mark.shared_data
 def test_when_a_file_goes_its_copy_takes_over_its_asset(inbox, sent, engine, vector_store_on, media_root):
     engine.faces = [fake_face(1)]
     original = intake.register_path(put(inbox, "person_b.jpg"))

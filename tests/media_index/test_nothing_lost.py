@@ -21,6 +21,7 @@ def indexed(inbox, engine, sample: str, seeds: list[int], name: str | None = Non
     return asset
 
 
+@pytest.mark.shared_data
 def test_a_photo_queued_again_stays_searchable_until_its_new_faces_are_stored(
     inbox, sent, engine, vector_store_on, media_root
 ):
@@ -38,6 +39,7 @@ def test_a_photo_queued_again_stays_searchable_until_its_new_faces_are_stored(
     assert [hit.face_id for hit in vector_store_on.search(fake_face(2).embedding, 5)] == [new_face.pk]
 
 
+@pytest.mark.shared_data
 def test_when_storing_the_new_faces_fails_the_old_ones_are_kept(inbox, sent, engine, vector_store_on, monkeypatch):
     asset = indexed(inbox, engine, "person_b.jpg", [1])
     old_face = asset.faces.get()
@@ -56,6 +58,7 @@ def test_when_storing_the_new_faces_fails_the_old_ones_are_kept(inbox, sent, eng
     assert upkeep.check_index().faces_without_vectors == []
 
 
+@pytest.mark.shared_data
 def test_deleting_a_face_in_the_admin_deletes_its_vector_and_crop(
     inbox, sent, engine, vector_store_on, media_root, admin_client
 ):
@@ -68,6 +71,7 @@ def test_deleting_a_face_in_the_admin_deletes_its_vector_and_crop(
     assert sorted(vector_store.stored_faces()) == [kept.pk] and upkeep.check_index().consistent
 
 
+@pytest.mark.shared_data
 def test_deleting_faces_in_bulk_in_the_admin_deletes_their_vectors(
     inbox, sent, engine, vector_store_on, media_root, admin_client
 ):
@@ -89,6 +93,7 @@ def original_and_copies(inbox, sent, engine, vector_store_on, media_root):
     return original, copies
 
 
+@pytest.mark.shared_data
 def test_a_copy_takes_over_when_its_original_changes(original_and_copies, inbox, sent):
     original, (first, second) = original_and_copies
     Path(original.path).write_bytes((inbox / "copy 1.jpg").read_bytes()[:-10] + b"other tail")
@@ -99,6 +104,7 @@ def test_a_copy_takes_over_when_its_original_changes(original_and_copies, inbox,
     assert second.duplicate_of_id == first.pk and first.pk in sent
 
 
+@pytest.mark.shared_data
 def test_a_copy_takes_over_when_its_original_fails(original_and_copies, engine, sent):
     original, (first, _) = original_and_copies
     dispatch.requeue([original])
@@ -109,6 +115,7 @@ def test_a_copy_takes_over_when_its_original_fails(original_and_copies, engine, 
     assert (first.status, first.duplicate_of_id) == (Asset.Status.QUEUED, None)
 
 
+@pytest.mark.shared_data
 def test_a_copy_takes_over_when_its_original_is_deleted(original_and_copies, sent):
     original, (first, second) = original_and_copies
     Asset.objects.get(pk=original.pk).delete()
@@ -127,6 +134,7 @@ def test_unsupported_files_are_never_queued_again(inbox, sent):
     assert dispatch.requeue([unsupported, refused]) == 0 and sent == []
 
 
+@pytest.mark.shared_data
 def test_a_link_swapped_in_for_an_indexed_photo_takes_its_faces_away(inbox, sent, engine, vector_store_on, media_root):
     asset = indexed(inbox, engine, "person_b.jpg", [1])
     path = Path(asset.path)
@@ -137,6 +145,7 @@ def test_a_link_swapped_in_for_an_indexed_photo_takes_its_faces_away(inbox, sent
     assert Face.objects.count() == 0 and vector_store.count() == 0
 
 
+@pytest.mark.shared_data
 def test_many_empty_files_are_recorded_at_once(inbox, sent, engine, vector_store_on, media_root):
     truncated = indexed(inbox, engine, "person_b.jpg", [1])
     Path(truncated.path).write_bytes(b"")
@@ -153,6 +162,7 @@ def test_many_empty_files_are_recorded_at_once(inbox, sent, engine, vector_store
 
 
 @pytest.mark.parametrize("swap", ["the file", "its folder"])
+@pytest.mark.shared_data
 def test_a_photo_swapped_for_a_link_out_before_its_task_runs_is_not_read(
     inbox, sent, engine, vector_store_on, media_root, settings, tmp_path, swap
 ):

@@ -9,7 +9,7 @@ from media_index import dispatch, face_engine, indexing, intake, tasks, vector_s
 from media_index.models import Asset, Face
 from tests.media_index.conftest import fake_face, put
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.shared_data]
 
 
 def test_only_the_assets_current_task_may_index_it(inbox, sent, engine, vector_store_on, media_root):

@@ -6,11 +6,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 from revsearch_site import processes
 from revsearch_site.celery import app
 from tests.conftest import BASE_DIR
+
+pytestmark = pytest.mark.processes
 
 
 def test_a_lost_or_timed_out_task_goes_back_to_the_queue_and_limits_nest() -> None:
@@ -49,6 +52,7 @@ import os, time
 os.environ["DJANGO_SETTINGS_MODULE"] = "revsearch_site.settings"
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
+
 
 app = Celery("stuck")
 app.config_from_object("django.conf:settings", namespace="CELERY")  # the service's own task settings

@@ -10,6 +10,8 @@ import pytest
 from media_index import video, video_probe
 from tests.conftest import DATA_DIR, EXAMPLES, SAMPLES
 
+pytestmark = pytest.mark.processes
+
 HAMILTON = EXAMPLES / "short_hamilton_clip.mp4"  # 640x360, 29.97 fps, first frame at 0.852 s
 CROWD = DATA_DIR / "facenet-pytorch" / "examples" / "video.mp4"  # 1920x1080, 25 fps, starts at 0
 HALF_FRAME = 0.5 / 29.97
@@ -61,6 +63,7 @@ def made(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.shared_data
 def test_probe_hamilton_clip() -> None:
     info = video_probe.probe(HAMILTON)
     assert (info.width, info.height, info.rotation, info.codec) == (640, 360, 0, "h264")
@@ -69,6 +72,7 @@ def test_probe_hamilton_clip() -> None:
     assert 9.14 <= info.duration <= 9.18
 
 
+@pytest.mark.shared_data
 def test_probe_crowd_video() -> None:
     info = video_probe.probe(CROWD)
     assert (info.width, info.height, info.rotation, info.codec) == (1920, 1080, 0, "h264")
@@ -77,6 +81,7 @@ def test_probe_crowd_video() -> None:
     assert info.duration == pytest.approx(4.2, abs=0.01)
 
 
+@pytest.mark.shared_data
 def test_one_frame_a_second_at_real_frame_times() -> None:
     frames = sampled(HAMILTON, 1)
     timestamps = [frame.timestamp for frame in frames]
@@ -88,6 +93,7 @@ def test_one_frame_a_second_at_real_frame_times() -> None:
     assert all(frame.image.size == (640, 360) and frame.image.mode == "RGB" for frame in frames)
 
 
+@pytest.mark.shared_data
 def test_two_frames_a_second_and_the_frames_are_real() -> None:
     frames = sampled(HAMILTON, 2)
     assert len(frames) in (19, 20)  # the last frame is at 9.14 s: the interval from 9.5 s has none
@@ -104,6 +110,7 @@ def test_two_frames_a_second_and_the_frames_are_real() -> None:
     # 30 fps keeps every frame of the Hamilton clip: its log then overfills a pipe unless it is drained.
     [(HAMILTON, 1), (HAMILTON, 2), (HAMILTON, 30), (CROWD, 1), (CROWD, 2)],
 )
+@pytest.mark.shared_data
 def test_expected_frames_is_what_sampling_yields(path: Path, sample_fps: float) -> None:
     assert video.expected_frames(video_probe.probe(path), sample_fps) == len(sampled(path, sample_fps))
 
@@ -112,6 +119,7 @@ def test_expected_frames_is_what_sampling_yields(path: Path, sample_fps: float) 
     ("name", "sample_fps"),
     [("hamilton", 2), ("crowd", 3), ("mpeg-ts", 1), ("mpeg-ts", 7), ("piped-mkv", 1), ("piped-mkv", 7)],
 )
+@pytest.mark.shared_data
 def test_an_interrupted_run_resumed_yields_what_one_run_does(
     made: Path, name: str, sample_fps: float, monkeypatch
 ) -> None:
@@ -131,12 +139,14 @@ def test_an_interrupted_run_resumed_yields_what_one_run_does(
         assert rest == whole[stop_after:], f"resumed after frame {stop_after}"
 
 
+@pytest.mark.shared_data
 def test_resuming_after_a_time_rounded_to_the_millisecond_skips_that_frame() -> None:
     info = video_probe.probe(HAMILTON)
     resumed = video.sample_frames(HAMILTON, info, 1, after=round(4 * 1.001, 3), first_index=5)
     assert [(frame.index, round(frame.timestamp, 3)) for frame in resumed][:2] == [(5, 5.005), (6, 6.006)]
 
 
+@pytest.mark.shared_data
 def test_rotated_video_yields_upright_frames(made: Path) -> None:
     info = video_probe.probe(made / "rotated.mp4")
     assert (info.width, info.height) == (360, 640)
@@ -159,12 +169,14 @@ def test_rotated_video_yields_upright_frames(made: Path) -> None:
         ("half_short_hamilton_clip.mp4", "is incomplete: it starts as an MP4/MOV video but its index (moov atom)"),
     ],
 )
+@pytest.mark.shared_data
 def test_files_that_are_not_videos_are_refused_by_probe(made: Path, name: str, message: str) -> None:
     with pytest.raises(video_probe.UnreadableVideo, match=f"^{name} ") as refused:
         video_probe.probe(made / name)
     assert message in str(refused.value)
 
 
+@pytest.mark.shared_data
 def test_truncated_files_lose_their_header_or_their_end(made: Path) -> None:
     # The example keeps its index (moov) at the end, so cutting it in half loses the header; faststart
     # moves it to the front, so the half keeps it and decoding runs out of data instead.
@@ -173,6 +185,7 @@ def test_truncated_files_lose_their_header_or_their_end(made: Path) -> None:
     assert faststart.find(b"moov") < faststart.find(b"mdat")
 
 
+@pytest.mark.shared_data
 def test_a_video_cut_short_keeps_its_frames_and_warns_of_the_rest(made: Path) -> None:
     path = made / "half_faststart.mp4"
     info = video_probe.probe(path)  # the header survived: probing cannot tell
@@ -188,6 +201,7 @@ def test_missing_file_is_not_an_unreadable_video(tmp_path: Path) -> None:
         video_probe.probe(tmp_path / "gone.mp4")
 
 
+@pytest.mark.shared_data
 def test_a_consumer_that_stops_early_leaves_no_ffmpeg_behind() -> None:
     frames = video.sample_frames(CROWD, video_probe.probe(CROWD), 2)
     assert [frame.index for frame in (next(frames), next(frames))] == [0, 1]
@@ -196,6 +210,7 @@ def test_a_consumer_that_stops_early_leaves_no_ffmpeg_behind() -> None:
     assert ffmpeg_children() == []
 
 
+@pytest.mark.shared_data
 def test_a_sampler_dropped_unfinished_leaves_no_ffmpeg_behind() -> None:
     frames = video.sample_frames(CROWD, video_probe.probe(CROWD), 2)
     next(frames)

@@ -13,7 +13,7 @@ from tests.conftest import EXAMPLES
 from tests.media_index.conftest import fake_face
 from tests.media_index.test_video_limits import generated, overwrite
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
 HAMILTON = EXAMPLES / "short_hamilton_clip.mp4"
 
@@ -64,6 +64,7 @@ def frame_times(asset: Asset) -> list[float]:
     return list(Frame.objects.filter(asset=asset).order_by("index").values_list("timestamp", flat=True))
 
 
+@pytest.mark.shared_data
 def test_a_video_is_indexed_frame_by_frame(engine, queued_video, vector_store_on):
     asset = queued_video()
     assert indexing.index_asset(asset.pk) == Asset.Status.INDEXED
@@ -82,6 +83,7 @@ def test_a_video_is_indexed_frame_by_frame(engine, queued_video, vector_store_on
     assert hit.timestamp == pytest.approx(times[3], abs=1e-3)
 
 
+@pytest.mark.shared_data
 def test_a_long_video_hands_over_to_a_new_task_and_finishes_the_same(engine, queued_video, settings):
     settings.VIDEO_SLICE_SECONDS = 0  # every chunk ends the slice
     asset = queued_video()
@@ -100,6 +102,7 @@ def test_a_long_video_hands_over_to_a_new_task_and_finishes_the_same(engine, que
     assert frame_times(asset) == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.shared_data
 def test_a_crashed_worker_resumes_where_it_stopped(engine, queued_video, vector_store_on):
     asset = queued_video()
     task_id = asset.sent[-1][1]
@@ -117,6 +120,7 @@ def test_a_crashed_worker_resumes_where_it_stopped(engine, queued_video, vector_
     assert Asset.objects.get(pk=asset.pk).worker_deaths == 1
 
 
+@pytest.mark.shared_data
 def test_a_video_indexed_again_stays_searchable_and_is_replaced_frame_by_frame(engine, queued_video, vector_store_on):
     asset = queued_video()
     assert indexing.index_asset(asset.pk, task_id=asset.sent[-1][1]) == Asset.Status.INDEXED
@@ -154,6 +158,7 @@ def bad_video(kind: str, folder: Path) -> Path:
 @pytest.mark.parametrize(
     "kind, message", [("text", "not a video"), ("audio", "no video stream"), ("playlist", "is an hls playlist")]
 )
+@pytest.mark.shared_data
 def test_bad_videos_fail_with_a_reason_and_the_queue_goes_on(engine, queued_video, tmp_path, kind, message):
     source = bad_video(kind, tmp_path)
     asset = queued_video(source, name="bad.mp4")
@@ -206,6 +211,7 @@ def test_a_video_that_decodes_nothing_fails(engine, queued_video, tmp_path):
     assert not Frame.objects.filter(asset=asset).exists()
 
 
+@pytest.mark.shared_data
 def test_large_frames_are_indexed_scaled_down_and_the_asset_keeps_its_size(engine, queued_video, settings):
     settings.VIDEO_FRAME_MAX_SIDE = 320
     asset = queued_video()
@@ -215,6 +221,7 @@ def test_large_frames_are_indexed_scaled_down_and_the_asset_keeps_its_size(engin
     assert engine.sizes == {(320, 180)}
 
 
+@pytest.mark.shared_data
 def test_deleting_a_video_removes_its_frames_faces_and_vectors(engine, queued_video, vector_store_on):
     asset = queued_video()
     indexing.index_asset(asset.pk)

@@ -19,6 +19,7 @@ from media_index.models import VIDEO_SUFFIXES
 from tests.conftest import BASE_DIR, DATA_DIR, EXAMPLES
 from tests.media_index.test_video import ffmpeg, ffmpeg_children
 
+pytestmark = pytest.mark.processes
 HAMILTON = EXAMPLES / "short_hamilton_clip.mp4"  # 640x360
 CROWD = DATA_DIR / "facenet-pytorch" / "examples" / "video.mp4"  # 1920x1080, 4.2 s
 
@@ -69,6 +70,7 @@ def test_every_video_suffix_has_its_demuxer_allowed() -> None:
     assert set(video_probe.DEMUXERS.values()) <= names
 
 
+@pytest.mark.shared_data
 def test_a_playlist_or_file_list_saved_as_a_video_is_refused_and_nothing_outside_is_read(tmp_path: Path) -> None:
     outside, inbox = tmp_path / "outside", tmp_path / "inbox"
     outside.mkdir()
@@ -124,6 +126,7 @@ def test_a_16000x16000_video_is_refused_when_probed(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.shared_data
 def test_the_pixel_limit_is_a_setting(settings) -> None:
     settings.MAX_VIDEO_PIXELS = 640 * 360 - 1
     with pytest.raises(video_probe.UnreadableVideo, match="is 640x360, over the limit of 230,399 pixels"):
@@ -132,6 +135,7 @@ def test_the_pixel_limit_is_a_setting(settings) -> None:
     assert video_probe.probe(HAMILTON).width == 640
 
 
+@pytest.mark.shared_data
 def test_large_frames_are_scaled_down_inside_ffmpeg(settings) -> None:
     full = next(video.sample_frames(CROWD, video_probe.probe(CROWD), 1)).image
     settings.VIDEO_FRAME_MAX_SIDE = 480
@@ -145,6 +149,7 @@ def test_large_frames_are_scaled_down_inside_ffmpeg(settings) -> None:
     assert np.abs(np.asarray(small, dtype=float) - expected).mean() < 3
 
 
+@pytest.mark.shared_data
 def test_a_rotated_video_is_scaled_to_its_upright_size(tmp_path: Path, settings) -> None:
     rotated = tmp_path / "rotated.mp4"
     ffmpeg("-i", HAMILTON, "-c", "copy", "-metadata:s:v:0", "rotate=90", rotated)
@@ -242,6 +247,7 @@ def test_a_video_without_a_stated_length_is_read_to_its_end(tmp_path: Path) -> N
     assert frames.warnings == []
 
 
+@pytest.mark.shared_data
 def test_an_ffmpeg_that_stalls_is_stopped_and_the_video_fails(settings) -> None:
     settings.VIDEO_STALL_SECONDS = 1
     frames = video.sample_frames(CROWD, video_probe.probe(CROWD), 2)
@@ -255,6 +261,7 @@ def test_an_ffmpeg_that_stalls_is_stopped_and_the_video_fails(settings) -> None:
     assert ffmpeg_children() == []
 
 
+@pytest.mark.shared_data
 def test_an_ffprobe_that_hangs_is_stopped(tmp_path: Path, settings, monkeypatch) -> None:
     hanging = tmp_path / "ffprobe"
     hanging.write_text("#!/bin/sh\nexec sleep 60\n")
@@ -268,6 +275,7 @@ def test_an_ffprobe_that_hangs_is_stopped(tmp_path: Path, settings, monkeypatch)
 
 
 @pytest.mark.skipif(video_probe.SETPRIV is None, reason="setpriv (util-linux) is not installed")
+@pytest.mark.shared_data
 def test_ffmpeg_dies_with_the_process_that_started_it() -> None:
     # A worker killed at its hard time limit while ffmpeg is stuck: ffmpeg must not live on.
     script = f"""
@@ -296,6 +304,7 @@ os.kill(os.getpid(), signal.SIGKILL)
         pytest.fail(f"ffmpeg (pid {decoder}) outlived the process that started it")
 
 
+@pytest.mark.shared_data
 def test_a_video_within_the_limits_is_sampled_at_its_own_size_without_warnings() -> None:
     info = video_probe.probe(HAMILTON)
     assert (info.frame_width, info.frame_height) == (info.width, info.height) == (640, 360)

@@ -25,6 +25,9 @@ IDLE_CLIENT = """
 import sys, time
 from pymilvus import MilvusClient
 from media_index.vector_store import GRPC_OPTIONS
+
+pytestmark = pytest.mark.processes
+
 options = {"grpc.keepalive_time_ms": 200, "grpc.http2.max_pings_without_data": 0}
 if sys.argv[2] == "ours":
     options |= GRPC_OPTIONS

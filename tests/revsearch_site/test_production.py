@@ -5,8 +5,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from revsearch_site.log_format import OneLineFormatter
 from tests.conftest import BASE_DIR
+
+pytestmark = pytest.mark.processes
+
 
 PRODUCTION = {
     "DJANGO_SECRET_KEY": "k" * 10 + "a-production-secret-key-of-fifty-characters-or-more-9f3",

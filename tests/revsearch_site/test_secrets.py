@@ -17,6 +17,8 @@ from revsearch_site import processes
 from revsearch_site import settings as settings_module
 from tests.conftest import BASE_DIR
 
+pytestmark = pytest.mark.processes
+
 # What every process of the service does first (manage.py, Celery, gunicorn): read the settings. It prints what it
 # read: the key, the Redis URL, the database's file.
 READ_SETTINGS = (

@@ -40,6 +40,7 @@ def fail(client: Client, times: int, **headers) -> list[int]:
     return [sign_in(client, f"wrong-{attempt}", **headers).status_code for attempt in range(times)]
 
 
+@pytest.mark.processes
 def test_the_limits_come_from_the_environment():
     code = "from revsearch_site.settings import *; print(AXES_FAILURE_LIMIT, AXES_COOLOFF_TIME, AXES_COOLOFF_MESSAGE)"
     environment = os.environ | {"REVSEARCH_LOGIN_FAILURE_LIMIT": "3", "REVSEARCH_LOGIN_LOCKOUT_MINUTES": "2"}

@@ -7,6 +7,8 @@ import pytest
 
 from revsearch_site import processes, supervisor
 
+pytestmark = pytest.mark.processes
+
 
 class Clock:
     def __init__(self) -> None:

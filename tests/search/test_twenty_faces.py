@@ -11,7 +11,7 @@ from media_index import face_engine, face_weights, indexing, intake
 from media_index.models import Asset
 from tests.conftest import DATA_DIR
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.shared_data]
 
 TILE = 150
 # The big tile (the first person, twice the size) fills the top-left 2x2 cells; the other people the rest.

@@ -30,6 +30,7 @@ def test_health_needs_no_login_and_says_what_is_down_to_signed_in_users(client, 
     assert body["redis"]["ok"] is False and body["workers"]["ok"] is False
 
 
+@pytest.mark.shared_data
 def test_upload_searches_the_largest_face_and_can_pick_another(user_client, indexed_asset):
     answer = user_client.post("/", {"photo": jpeg_upload()}, follow=True)
     assert answer.status_code == 200
@@ -47,6 +48,7 @@ def test_upload_searches_the_largest_face_and_can_pick_another(user_client, inde
     assert other.context["result"].matches[0].face.left == 100
 
 
+@pytest.mark.shared_data
 def test_a_query_without_faces_says_so(user_client, indexed_asset, engine):
     engine.faces = []
     answer = user_client.post("/", {"photo": jpeg_upload()}, follow=True)
@@ -100,6 +102,7 @@ def test_an_upload_is_kept_with_the_queries_never_in_the_inbox(user_client, engi
     assert not Asset.objects.exists()
 
 
+@pytest.mark.shared_data
 def test_files_and_crops_are_served_to_signed_in_users_only(user_client, client, indexed_asset):
     url = f"/assets/{indexed_asset.pk}/file"
     answer = user_client.get(url)
@@ -120,6 +123,7 @@ def test_an_expired_search_is_a_clear_404(user_client, media_root):
     assert answer.status_code == 404
 
 
+@pytest.mark.shared_data
 def test_admin_lists_assets_with_faces(admin_client, indexed_asset):
     answer = admin_client.get("/admin/media_index/asset/?status__exact=indexed")
     assert answer.status_code == 200
@@ -128,6 +132,7 @@ def test_admin_lists_assets_with_faces(admin_client, indexed_asset):
     assert re.search(r"<img src=\"/media/crops/", page)
 
 
+@pytest.mark.shared_data
 def test_admin_reindex_action_queues_again(admin_client, indexed_asset, monkeypatch):
     from media_index import tasks
 
