@@ -1,9 +1,7 @@
 """RevSearch settings: every value comes from the environment, with defaults for one laptop."""
 
 import importlib.util
-import logging
 import os
-import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,119 +9,10 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from media_index import face_models
+from revsearch_site.env import env_bool, env_choice, env_float, env_int, env_path, env_str
+from revsearch_site.private_files import make_private, private_file, private_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-logger = logging.getLogger(__name__)
-
-
-def env_str(name: str, default: str) -> str:
-    return os.environ.get(name, "").strip() or default
-
-
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ImproperlyConfigured(f"{name}={raw!r}: use 1/0, true/false, yes/no or on/off")
-
-
-def env_int(name: str, default: int, minimum: int = 0) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r}: expected a whole number") from None
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name}={value}: must be at least {minimum}")
-    return value
-
-
-def env_float(name: str, default: float, above: float | None = None) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r}: expected a number") from None
-    if above is not None and not value > above:
-        raise ImproperlyConfigured(f"{name}={value}: must be more than {above}")
-    return value
-
-
-def env_path(name: str, default: Path) -> Path:
-    raw = os.environ.get(name, "").strip()
-    return Path(raw).expanduser().resolve() if raw else default
-
-
-def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = env_str(name, default)
-    if value not in choices:
-        raise ImproperlyConfigured(f"{name}={value!r}: choose one of {', '.join(choices)}")
-    return value
-
-
-def private_file(path: Path, content: str = "") -> bool:
-    """Create `path` readable by this user only, unless it exists; the mode is set as it is made, never widened.
-
-    The content is written to a draft first and linked into place, so a process starting at the same moment sees
-    either no file or the whole of it, and never replaces it. True if this call made it.
-    """
-    if path.exists():
-        return False
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
-        file.write(content)
-    try:
-        os.link(draft, path)
-        return True
-    except FileExistsError:
-        return False  # another process made it first: that one is kept
-    except OSError:  # a file system without hard links (SMB, some FUSE): a rename, which could replace a twin
-        if path.exists():
-            return False
-        draft.rename(path)
-        return True
-    finally:
-        draft.unlink(missing_ok=True)
-
-
-def private_secret(path: Path) -> str:
-    """A random secret made once and kept in `path` (mode 0600)."""
-    private_file(path, secrets.token_urlsafe(50))
-    secret = path.read_text().strip()
-    if not secret:
-        raise ImproperlyConfigured(f"{path} is empty: delete it, and a new secret is made at the next start")
-    return secret
-
-
-def make_private(folder: Path, files: list[Path]) -> None:
-    """Take group and other permissions off the home (0700) and its secrets and database (0600), in one log line.
-
-    Homes made by earlier releases, or copied with a loose umask, had the key and the database readable by all.
-    """
-    tightened = []
-    for path, mode in [(folder, 0o700)] + [(file, 0o600) for file in files]:
-        try:
-            current = path.stat().st_mode & 0o777
-        except OSError:
-            continue  # not made yet
-        if not current & 0o077:
-            continue
-        try:
-            path.chmod(current & mode)
-            tightened.append(f"{path} {current:04o} -> {current & mode:04o}")
-        except PermissionError:
-            tightened.append(f"{path} {current:04o} unchanged (another user's: run `chmod go= {path}` as its owner)")
-    if tightened:
-        logger.warning("took other users' access off the home's private files: %s", ", ".join(tightened))
 
 
 # --- Where things live -------------------------------------------------------------------------------

@@ -13,8 +13,7 @@ from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from revsearch_site import processes
-from revsearch_site import settings as settings_module
+from revsearch_site import private_files, processes
 from tests.conftest import BASE_DIR
 
 pytestmark = pytest.mark.processes
@@ -90,8 +89,8 @@ def test_a_loose_home_is_tightened_at_start_with_one_log_line(tmp_path):
 
 def test_a_private_file_is_made_once_and_never_replaced(tmp_path):
     target = tmp_path / "deeper" / "secret"
-    assert settings_module.private_file(target, "first")
-    assert not settings_module.private_file(target, "second")
+    assert private_files.private_file(target, "first")
+    assert not private_files.private_file(target, "second")
     assert target.read_text() == "first"
     assert mode(target) == 0o600 and mode(target.parent) == 0o700
 
@@ -99,7 +98,7 @@ def test_a_private_file_is_made_once_and_never_replaced(tmp_path):
 def test_an_empty_secret_file_is_refused_naming_it(tmp_path):
     (tmp_path / "secret_key").write_text("")
     with pytest.raises(Exception, match=f"{tmp_path / 'secret_key'} is empty: delete it"):
-        settings_module.private_secret(tmp_path / "secret_key")
+        private_files.private_secret(tmp_path / "secret_key")
 
 
 def test_tightening_someone_elses_file_is_reported_not_fatal(tmp_path, caplog, monkeypatch):
@@ -111,8 +110,8 @@ def test_tightening_someone_elses_file_is_reported_not_fatal(tmp_path, caplog, m
         raise PermissionError("not the owner")
 
     monkeypatch.setattr(Path, "chmod", refuse)
-    with caplog.at_level(logging.WARNING, logger="revsearch_site.settings"):
-        settings_module.make_private(tmp_path, [secret])
+    with caplog.at_level(logging.WARNING, logger="revsearch_site.private_files"):
+        private_files.make_private(tmp_path, [secret])
     assert f"{secret} 0644 unchanged" in caplog.text and f"chmod go= {secret}" in caplog.text
 
 
