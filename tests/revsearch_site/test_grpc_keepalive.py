@@ -11,6 +11,8 @@ from milvus_lite.adapter.grpc import server as milvus_lite_server
 from media_index import vector_store
 from tests.conftest import BASE_DIR
 
+pytestmark = pytest.mark.processes
+
 # gRPC core's server defaults (doc/keepalive.md), in force unless the server sets them.
 SERVER_DEFAULTS = {
     "grpc.keepalive_permit_without_calls": 0,
@@ -25,8 +27,6 @@ IDLE_CLIENT = """
 import sys, time
 from pymilvus import MilvusClient
 from media_index.vector_store import GRPC_OPTIONS
-
-pytestmark = pytest.mark.processes
 
 options = {"grpc.keepalive_time_ms": 200, "grpc.http2.max_pings_without_data": 0}
 if sys.argv[2] == "ours":
