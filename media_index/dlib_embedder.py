@@ -6,6 +6,7 @@ time, no threads started): it honours no thread setting, and its binding holds t
 serialised (safe under gunicorn's threads, never parallel).
 """
 
+import importlib.util
 import logging
 import warnings
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import PIL.Image
 import PIL.ImageFile
+from django.core.exceptions import ImproperlyConfigured
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,12 @@ Encode = Callable[..., list[np.ndarray]]
 
 def load() -> Encode:
     """face_recognition.face_encodings; importing face_recognition reads all of dlib's model files, once."""
+    missing = [name for name in ("face_recognition", "face_recognition_models") if not importlib.util.find_spec(name)]
+    if missing:
+        raise ImproperlyConfigured(
+            f"REVSEARCH_FACE_MODEL=dlib-resnet needs {' and '.join(missing)}, which only the evaluation set installs:"
+            " run `make tools` (requirements/eval.txt), or choose another face model"
+        )
     truncated = PIL.ImageFile.LOAD_TRUNCATED_IMAGES
     with warnings.catch_warnings():
         # face_recognition_models imports pkg_resources, which warns; with warnings as errors face_recognition

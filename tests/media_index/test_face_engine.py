@@ -1,5 +1,6 @@
 """The face engine on real photos with the real CASIA-WebFace weights, and dlib's baseline embedder."""
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -217,3 +218,13 @@ def test_the_faster_embedder_gives_the_published_models_embeddings() -> None:
     assert len(crops) == 2
     assert np.allclose(np.stack(faster), published, atol=1e-5)
     assert not np.allclose(published[0], published[1], atol=0.1)  # two people: the comparison has teeth
+
+
+def test_the_dlib_model_without_the_evaluation_set_names_what_to_install(monkeypatch):
+    """The production image has no dlib: choosing its model says what is missing instead of failing on an import."""
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *args: None if name == "face_recognition" else real_find_spec(name)
+    )
+    with pytest.raises(ImproperlyConfigured, match=r"dlib-resnet needs face_recognition, .*make tools"):
+        dlib_embedder.load()
