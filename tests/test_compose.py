@@ -27,6 +27,7 @@ BASE_DIR = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = BASE_DIR / "docker-compose.yml"
 DOCKERFILE = "revsearch_site/Dockerfile"
 SETTINGS_FILE = BASE_DIR / "revsearch_site" / "settings.py"
+ENV_READERS_FILE = BASE_DIR / "revsearch_site" / "env.py"
 # Services that `docker-compose up --scale` may run several of.
 SCALED = {"worker"}
 EXPECTED_APP_SERVICES = {"migrate", "web", "worker", "watcher"}
@@ -80,9 +81,10 @@ def commands_of(service: dict) -> list[list[str]]:
 
 
 def settings_variables() -> set[str]:
-    """Every environment variable settings.py reads: through its env_* helpers, os.environ, or dj-database-url."""
+    """Every environment variable settings.py reads: through the env_* readers, os.environ, or dj-database-url."""
     tree = ast.parse(SETTINGS_FILE.read_text())
-    helpers = {node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("env_")}
+    readers = ast.parse(ENV_READERS_FILE.read_text()).body
+    helpers = {node.name for node in readers if isinstance(node, ast.FunctionDef) and node.name.startswith("env_")}
     names = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
