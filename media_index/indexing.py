@@ -113,8 +113,7 @@ def _claim(asset_id: int, task_id: str | None) -> tuple[Asset | None, bool]:
         may_claim = before["status"] == Asset.Status.QUEUED
         fields = {"task_id": "", "task_sent": True, "claimed_by": ""}
     else:
-        claimable = (Asset.Status.QUEUED, Asset.Status.RETRYING, Asset.Status.PROCESSING)
-        may_claim = before["task_id"] == task_id and before["status"] in claimable
+        may_claim = before["task_id"] == task_id and before["status"] in Asset.UNFINISHED
         fields = {"claimed_by": task_id}
     if not may_claim:
         return None, False
