@@ -19,6 +19,12 @@ class ScoreScale:
     midpoint: float
     slope: float
     source: str
+    # Open-set identification: stricter than the pair threshold, which gives about half of the strangers a name.
+    identification: float
+
+    def identifies(self, distance: float) -> bool:
+        """Whether a face this far from a known person's face may be given their name."""
+        return distance < self.identification
 
     def score(self, distance: float) -> float:
         exponent = min(self.slope * (distance - self.midpoint), 700.0)  # exp() overflows past about 709
@@ -32,10 +38,12 @@ class ScoreScale:
 # deep-funneled photos, 10-fold accuracy 0.9870 and 0.9865) on 2026-11-24; used until a user runs their own.
 SHIPPED = {
     "facenet-20180408-casia-webface": ScoreScale(
-        threshold=1.121, midpoint=1.122, slope=24.49, source="LFW View 2, 6,000 pairs (shipped default)"
+        threshold=1.121, midpoint=1.122, slope=24.49, source="LFW View 2, 6,000 pairs (shipped default)",
+        identification=0.95,
     ),
     "dlib-resnet-v1": ScoreScale(
-        threshold=0.431, midpoint=0.437, slope=48.03, source="LFW View 2, 6,000 pairs (shipped default)"
+        threshold=0.431, midpoint=0.437, slope=48.03, source="LFW View 2, 6,000 pairs (shipped default)",
+        identification=0.38,
     ),
 }
 
@@ -43,9 +51,12 @@ SHIPPED = {
 def for_model(model_name: str) -> ScoreScale:
     """The latest calibration stored for the model, else the shipped one, else REVSEARCH_MATCH_DISTANCE."""
     latest = Calibration.objects.filter(model_name=model_name).first()
+    shipped = SHIPPED.get(model_name)
     if latest:
-        return ScoreScale(latest.threshold, latest.midpoint, latest.slope, latest.source)
-    if model_name in SHIPPED:
-        return SHIPPED[model_name]
+        # A calibration from before open-set identification was measured keeps the shipped identification.
+        identification = latest.identification_threshold or (shipped.identification if shipped else latest.threshold)
+        return ScoreScale(latest.threshold, latest.midpoint, latest.slope, latest.source, identification)
+    if shipped:
+        return shipped
     distance = settings.MATCH_DISTANCE
-    return ScoreScale(distance, distance, 10.0, "REVSEARCH_MATCH_DISTANCE (no calibration for this model)")
+    return ScoreScale(distance, distance, 10.0, "REVSEARCH_MATCH_DISTANCE (no calibration for this model)", distance)

@@ -13,7 +13,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image
 
-from . import face_engine, inbox, vector_store, video, video_probe
+from people import assignment, blocklist
+
+from . import calibration, face_engine, inbox, tracks, vector_store, video, video_probe
 from .dispatch import enqueue
 from .imaging import UnreadablePhoto, jpeg, open_photo
 from .intake import EMPTY_FILE, promote_duplicate
@@ -155,7 +157,7 @@ def _index_photo(asset: Asset) -> int:
         raise UnreadablePhoto(EMPTY_FILE)
     with inbox.open_inside(path, inbox.inbox_of(path)) as stream:
         photo = open_photo(stream)
-    faces = face_engine.find_faces(photo)
+    faces = _without_forgotten(asset, face_engine.find_faces(photo))
     _store_faces(asset, faces, photo)
     return len(faces)
 
@@ -206,18 +208,20 @@ def _index_video(asset: Asset) -> int | None:
 
 def _store_frames(asset: Asset, frames: list[video.SampledFrame]) -> None:
     """Store one chunk of frames with their faces and vectors at once, so a crash never half-stores a chunk."""
-    found = face_engine.find_faces_batch([frame.image for frame in frames])
+    found = [_without_forgotten(asset, faces) for faces in face_engine.find_faces_batch([f.image for f in frames])]
     model_name = face_engine.model_name()
     with transaction.atomic():
         drop_frames(asset.frames.filter(index__in=[frame.index for frame in frames]))  # an earlier run's
         rows: list[Face] = []
         faces: list[face_engine.Face] = []
+        by_frame: list[list[Face]] = []
         for frame, frame_faces in zip(frames, found, strict=True):
             row = Frame(asset=asset, index=frame.index, timestamp=frame.timestamp)
             if frame_faces:
                 row.thumbnail.save(f"asset{asset.pk}.jpg", ContentFile(jpeg(frame.image, FRAME_SIDE)), save=False)
             row.save()
-            rows += [_face_row(asset, face, model_name, frame=row) for face in frame_faces]
+            by_frame.append([_face_row(asset, face, model_name, frame=row) for face in frame_faces])
+            rows += by_frame[-1]
             faces += frame_faces
         if not asset.preview:
             asset.preview.save(f"asset{asset.pk}.jpg", ContentFile(jpeg(frames[0].image, PREVIEW_SIDE)), save=False)
@@ -230,6 +234,10 @@ def _store_frames(asset: Asset, frames: list[video.SampledFrame]) -> None:
                 for row, face in zip(rows, faces, strict=True)
             ]
         )
+        vectors = {row.pk: face.embedding for row, face in zip(rows, faces, strict=True)}
+        touched = _link_tracks(asset, frames[0].index, by_frame, vectors)
+        assignment.assign_new_faces(rows, list(vectors.values()))
+        assignment.unify_tracks(touched)
     logger.info("asset %s: frames %d-%d stored, %d faces", asset.pk, frames[0].index, frames[-1].index, len(faces))
 
 
@@ -250,9 +258,38 @@ def _store_faces(asset: Asset, faces: list[face_engine.Face], photo: Image.Image
                     for row, face in zip(rows, faces, strict=True)
                 ]
             )
+            assignment.assign_new_faces(rows, [face.embedding for face in faces])
         except Exception:
             delete_files(asset)
             raise
+
+
+def _without_forgotten(asset: Asset, faces: list[face_engine.Face]) -> list[face_engine.Face]:
+    """The faces that are not of a forgotten person: theirs are dropped here, never stored (people/blocklist.py)."""
+    forgotten = blocklist.forgotten_mask([face.embedding for face in faces], face_engine.model_name())
+    kept = [face for face, drop in zip(faces, forgotten, strict=True) if not drop]
+    if len(kept) < len(faces):
+        logger.info("asset %s: %d faces of forgotten people dropped", asset.pk, len(faces) - len(kept))
+    return kept
+
+
+def _link_tracks(asset: Asset, first_index: int, by_frame: list[list[Face]], vectors: dict) -> set[int]:
+    """Link each frame's faces to those of the sampled frame before (the last chunk's, for the first frame);
+    a face that continues none starts its own track. Returns the tracks the chunk touched."""
+    same_person = calibration.for_model(face_engine.model_name()).threshold
+    before = list(Face.objects.filter(asset=asset, frame__index=first_index - 1))
+    stored = vector_store.vectors_of([face.pk for face in before]) if before else {}
+    previous = [(face, tracks.TrackedFace(tuple(face.box), stored[face.pk])) for face in before if face.pk in stored]
+    touched: set[int] = set()
+    for frame_faces in by_frame:
+        current = [tracks.TrackedFace(tuple(row.box), vectors[row.pk]) for row in frame_faces]
+        links = tracks.link([tracked for _, tracked in previous], current, same_person)
+        for row, link in zip(frame_faces, links, strict=True):
+            row.track = row.pk if link is None else (previous[link][0].track or previous[link][0].pk)
+            touched.add(row.track)
+        previous = list(zip(frame_faces, current, strict=True))
+    Face.objects.bulk_update([row for frame_faces in by_frame for row in frame_faces], ["track"])
+    return touched
 
 
 def _face_row(asset: Asset, face: face_engine.Face, model_name: str, frame: Frame | None = None) -> Face:

@@ -139,6 +139,21 @@ class Face(models.Model):
     probability = models.FloatField(help_text="MTCNN's detection probability, 0-1.")
     crop = models.ImageField(upload_to="crops/%Y/%m/", blank=True)
     model_name = models.CharField(max_length=64)
+    person = models.ForeignKey(
+        "people.Person", null=True, blank=True, on_delete=models.SET_NULL, related_name="faces",
+        help_text="Who this is, by clustering or by a user.",
+    )  # fmt: skip
+    person_pinned = models.BooleanField(
+        default=False, help_text="A user put it with this person (or took it out): clustering never moves it."
+    )
+    person_distance = models.FloatField(
+        null=True, blank=True, help_text="Distance to the person's nearest other face when it was assigned."
+    )
+    track = models.PositiveIntegerField(
+        null=True, blank=True, db_index=True,
+        help_text="Videos: the first face of the track this one continues (one person on screen without a break).",
+    )  # fmt: skip
+    added_by_hand = models.BooleanField(default=False, help_text="A user drew its box: the detector had missed it.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -160,6 +175,10 @@ class Calibration(models.Model):
     midpoint = models.FloatField(help_text="Distance at which the fitted probability of the same person is 0.5.")
     slope = models.FloatField(help_text="Steepness of the fitted logistic curve, per unit of distance.")
     accuracy = models.FloatField(help_text="Verification accuracy measured with this threshold (mean over folds).")
+    identification_threshold = models.FloatField(
+        null=True, blank=True,
+        help_text="Distance below which a face is given a known person's name (strangers: at most 5% of the time).",
+    )  # fmt: skip
     pairs = models.PositiveIntegerField(help_text="How many labelled pairs it was fitted on.")
     source = models.CharField(max_length=200, help_text="The data it was measured on.")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -16,6 +16,8 @@ logger = logging.getLogger(__name__)
 
 # Milvus answers at most this many results per query.
 MAX_LIMIT = 16384
+# Vectors read per query: 2,000 vectors of 512 floats are 4 MB, well under gRPC's 64 MB message limit.
+VECTOR_PAGE = 2000
 # The index every collection gets, and what a search asks for (vector_bench measures the alternatives).
 INDEX_TYPE = "HNSW"
 INDEX_PARAMS = {"M": 16, "efConstruction": 200}
@@ -234,6 +236,22 @@ def stored_faces() -> dict[int, int]:
             return stored
         stored |= {int(row["face_id"]): int(row["asset_id"]) for row in rows}
         after = max(stored)
+
+
+def vectors_of(face_ids: list[int]) -> dict[int, np.ndarray]:
+    """The stored vectors of these faces (those Milvus has), read in pages."""
+    milvus, found = client(), dict[int, np.ndarray]()
+    ordered = sorted(set(face_ids))
+    for start in range(0, len(ordered), VECTOR_PAGE):
+        rows = _call(
+            "query",
+            milvus.query,
+            settings.MILVUS_COLLECTION,
+            filter=f"face_id in {ordered[start : start + VECTOR_PAGE]}",
+            output_fields=["face_id", "embedding"],
+        )
+        found |= {int(row["face_id"]): np.asarray(row["embedding"], dtype=np.float32) for row in rows}
+    return found
 
 
 def delete_faces(face_ids: list[int]) -> None:

@@ -70,6 +70,12 @@ MAX_VIDEO_PIXELS = env_int("REVSEARCH_MAX_VIDEO_PIXELS", 40_000_000, minimum=1)
 # For a face model with no calibration (see media_index/calibration.py): the L2 distance below which two faces
 # are called the same person, and where the 0-100 score is 50.
 MATCH_DISTANCE = env_float("REVSEARCH_MATCH_DISTANCE", 1.0)
+# People (docs/people.md): a new person needs this many mutually close faces, and faces are close within this
+# distance; 0 takes the face model's identification threshold (media_index/calibration.py), which `evaluate clusters`
+# chose. Off, new faces wait for `manage.py cluster_faces --full`.
+PEOPLE_MIN_FACES = env_int("REVSEARCH_PEOPLE_MIN_FACES", 3, minimum=1)
+PEOPLE_CLUSTER_DISTANCE = env_float("REVSEARCH_PEOPLE_CLUSTER_DISTANCE", 0.0)
+PEOPLE_ASSIGN_ON_INDEX = env_bool("REVSEARCH_PEOPLE_ASSIGN_ON_INDEX", True)
 # Videos: frames sampled per second of video, frames embedded per batch and stored per transaction, and how long
 # one task works on a video before a new task carries on (so long videos never hold a worker for hours).
 VIDEO_SAMPLE_FPS = env_float("REVSEARCH_VIDEO_SAMPLE_FPS", 1.0, above=0)
@@ -132,6 +138,7 @@ INSTALLED_APPS = [
     "axes",
     "media_index",
     "search",
+    "people",
 ]
 # The measurement tools are not in the production image: the app is there only where its package is.
 if importlib.util.find_spec("benchmarks"):

@@ -13,7 +13,7 @@ from search import services
 pytestmark = pytest.mark.django_db(transaction=True)
 
 QUERY = np.eye(512, dtype=np.float32)[0]
-SCALE = ScoreScale(threshold=1.0, midpoint=1.0, slope=10.0, source="test")
+SCALE = ScoreScale(threshold=1.0, midpoint=1.0, slope=10.0, source="test", identification=0.9)
 
 
 def at_distance(distance: float, seed: int) -> np.ndarray:
