@@ -104,10 +104,10 @@ class AssetAdmin(admin.ModelAdmin):
 
 @admin.register(Face)
 class FaceAdmin(admin.ModelAdmin):
-    list_display = ("thumbnail", "asset", "probability", "model_name", "created_at")
-    list_filter = ("model_name", "asset__kind")
+    list_display = ("thumbnail", "asset", "person", "probability", "model_name", "created_at")
+    list_filter = ("model_name", "asset__kind", "person_pinned")
     search_fields = ("asset__path",)
-    list_select_related = ("asset",)
+    list_select_related = ("asset", "person")
     readonly_fields = [field.name for field in Face._meta.fields] + ["thumbnail"]
 
     def has_add_permission(self, request) -> bool:

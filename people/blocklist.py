@@ -17,7 +17,7 @@ def forgotten_mask(vectors: list[np.ndarray], model_name: str) -> list[bool]:
     their template's faces); the count of dropped faces is added to each person matched."""
     if not vectors:
         return []
-    forgotten = list(ForgottenPerson.objects.filter(model_name=model_name))
+    forgotten = list(ForgottenPerson.objects.filter(model_name=model_name, dimension__gt=0))
     if not forgotten:
         return [False] * len(vectors)
     radius = calibration.for_model(model_name).identification
