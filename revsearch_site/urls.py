@@ -7,5 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("tasks/", include("media_index.urls")),
+    path("people/", include("people.urls")),
     path("", include("search.urls")),
 ]

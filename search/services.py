@@ -18,6 +18,7 @@ from PIL import Image
 from media_index import calibration, face_engine, vector_store
 from media_index.imaging import UnreadablePhoto, open_photo
 from media_index.models import Asset, Face, Frame
+from people.models import Person
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,13 +55,17 @@ class Moment:
 
 @dataclass(frozen=True)
 class Match:
-    """A stored photo face, or a video at its best face, near the query face (L2 distance, score 0-100)."""
+    """A stored photo face, or a video at its best face, near the query face (L2 distance, score 0-100).
+
+    person: the named person that face belongs to, when it is near enough to give their name (identification).
+    """
 
     face: Face
     distance: float
     score: float
     same_person: bool
     moments: tuple[Moment, ...] = ()
+    person: Person | None = None
 
     @property
     def asset(self) -> Asset:
@@ -130,11 +135,12 @@ def find_matches(
     1. Fetch the nearest faces, more than top_k.
     2. A photo face is one result; a video is one result, at its nearest face.
     3. For each video shown, gather its moments from every frame near the query.
-    Scores and "same person" come from the face model's calibration (scale).
+    Scores and "same person" come from the face model's calibration (scale), and so does naming a result's person:
+    only within the open-set identification threshold, stricter than "same person".
     """
     scale = scale or calibration.for_model(face_engine.model_name())
     hits = vector_store.search(embedding, top_k * CANDIDATES_PER_RESULT, kind=kind)
-    stored = Face.objects.select_related("asset", "frame").in_bulk([hit.face_id for hit in hits])
+    stored = Face.objects.select_related("asset", "frame", "person").in_bulk([hit.face_id for hit in hits])
     matches: list[Match] = []
     videos_seen: set[int] = set()
     for hit in hits:
@@ -146,7 +152,10 @@ def find_matches(
         if face.frame_id is not None:
             videos_seen.add(face.asset_id)
             moments = tuple(video_moments(embedding, face.asset, scale))
-        matches.append(Match(face, hit.distance, scale.score(hit.distance), scale.same_person(hit.distance), moments))
+        person = face.person if face.person and face.person.name and scale.identifies(hit.distance) else None
+        matches.append(
+            Match(face, hit.distance, scale.score(hit.distance), scale.same_person(hit.distance), moments, person)
+        )
         if len(matches) == top_k:
             break
     return matches

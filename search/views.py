@@ -87,8 +87,11 @@ def asset_detail(request, asset_id: int):
         ]
     elif asset.width and asset.height:
         context["faces"] = [
-            {"face": face, "style": _box_style(face.box, asset.width, asset.height)} for face in asset.faces.all()
+            {"face": face, "style": _box_style(face.box, asset.width, asset.height)}
+            for face in asset.faces.select_related("person")
         ]
+        # A face the detector missed can be drawn on an indexed photo's preview (people:add_face).
+        context["drawable"] = bool(asset.preview) and asset.status in (Asset.Status.INDEXED, Asset.Status.NO_FACES)
     return render(request, "search/asset.html", context)
 
 

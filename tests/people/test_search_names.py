@@ -1,0 +1,84 @@
+"""Search and names: a result names the person its face belongs to only within the identification threshold, and
+the search box finds people by name."""
+
+import math
+
+import numpy as np
+import pytest
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from media_index import vector_store
+from media_index.calibration import ScoreScale
+from media_index.models import Face
+from people.models import Person
+from search import services
+from search.forms import SearchForm
+from tests.people.conftest import make_asset, make_face
+
+pytestmark = pytest.mark.django_db
+
+QUERY = np.eye(512, dtype=np.float32)[0]
+# "Same person" below 1.0; a name only below 0.8.
+SCALE = ScoreScale(threshold=1.0, midpoint=1.0, slope=10.0, source="test", identification=0.8)
+
+
+def at_distance(distance: float, seed: int) -> np.ndarray:
+    direction = np.random.default_rng(seed).normal(size=512).astype(np.float32)
+    direction[0] = 0
+    direction /= np.linalg.norm(direction)
+    angle = 2 * math.asin(distance / 2)
+    return (math.cos(angle) * QUERY + math.sin(angle) * direction).astype(np.float32)
+
+
+def stored_face(person: Person | None, distance: float) -> Face:
+    face = make_face(make_asset(), person)
+    vector_store.insert([vector_store.FaceVector(face.pk, at_distance(distance, face.pk), face.asset_id, "image")])
+    return face
+
+
+@pytest.fixture
+def signed_in(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("reviewer", password="a-long-password-1"))
+    return client
+
+
+def test_a_result_names_the_person_only_within_the_identification_threshold(vector_store_on, media_root):
+    ada, unnamed = Person.objects.create(name='Ada <b>"L"</b>'), Person.objects.create()
+    near = stored_face(ada, 0.5)
+    also_near_unnamed = stored_face(unnamed, 0.6)
+    same_but_not_named = stored_face(ada, 0.9)  # the same person by the pair threshold, too far to name
+    nobody = stored_face(None, 0.7)
+    matches = services.find_matches(QUERY, top_k=10, scale=SCALE)
+    named = {match.face.pk: match.person for match in matches}
+    assert named == {near.pk: ada, also_near_unnamed.pk: None, nobody.pk: None, same_but_not_named.pk: None}
+    assert [match.same_person for match in matches] == [True, True, True, True]
+
+    html = render_to_string("search/_matches.html", {"matches": matches, "offset": 0})
+    assert html.count("This is <a") == 1
+    assert f'This is <a href="/people/{ada.pk}/">Ada &lt;b&gt;&quot;L&quot;&lt;/b&gt;</a>' in html
+    result = services.SearchResult([services.QueryFace((0, 0, 9, 9), 1.0, QUERY)], 0, matches, 10, 10)
+    context = {"query_id": "0" * 32, "result": result, "faces": [], "strong": matches, "weak": []}
+    page = render_to_string("search/result.html", context | {"form": SearchForm()})
+    assert f'The best match is <a href="/people/{ada.pk}/">Ada &lt;b&gt;' in page
+
+
+def test_the_search_page_takes_a_name(signed_in, media_root):
+    page = signed_in.get(reverse("search:form")).content.decode()
+    assert 'action="/people/find"' in page and "or a name" in page
+
+
+def test_a_name_leads_to_the_one_person_or_lists_them_or_says_nobody(signed_in, media_root):
+    ada, adam = Person.objects.create(name="Ada Lovelace"), Person.objects.create(name="Adam Smith")
+    Person.objects.create()  # unnamed people are never found by name
+    find = reverse("people:find")
+    answer = signed_in.get(find, {"name": " lovelace "})
+    assert answer.status_code == 302 and answer["Location"] == f"/people/{ada.pk}/"
+
+    listed = signed_in.get(find, {"name": "ADA"}).content.decode()
+    assert f'href="/people/{ada.pk}/">Ada Lovelace</a>' in listed and f'href="/people/{adam.pk}/">Adam Smith' in listed
+
+    nobody = signed_in.get(find, {"name": "Grace"})
+    assert nobody.status_code == 200 and "Nobody is named like “Grace”" in nobody.content.decode()
+    assert signed_in.get(find, {"name": " "}).status_code == 400
+    assert signed_in.get(find, {"name": "x" * 201}).status_code == 400
