@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image
 
-from people import assignment, blocklist
+from people import assignment, blocklist, reindexing
 
 from . import calibration, face_engine, inbox, tracks, vector_store, video, video_probe
 from .dispatch import enqueue
@@ -157,8 +157,10 @@ def _index_photo(asset: Asset) -> int:
         raise UnreadablePhoto(EMPTY_FILE)
     with inbox.open_inside(path, inbox.inbox_of(path)) as stream:
         photo = open_photo(stream)
-    faces = _without_forgotten(asset, face_engine.find_faces(photo))
-    _store_faces(asset, faces, photo)
+    remembered = reindexing.remember(asset.faces.all())
+    detected = face_engine.find_faces(photo)
+    faces = _without_forgotten(asset, detected + reindexing.drawn_again(photo, remembered, detected))
+    _store_faces(asset, faces, photo, remembered)
     return len(faces)
 
 
@@ -211,7 +213,9 @@ def _store_frames(asset: Asset, frames: list[video.SampledFrame]) -> None:
     found = [_without_forgotten(asset, faces) for faces in face_engine.find_faces_batch([f.image for f in frames])]
     model_name = face_engine.model_name()
     with transaction.atomic():
-        drop_frames(asset.frames.filter(index__in=[frame.index for frame in frames]))  # an earlier run's
+        indexes = [frame.index for frame in frames]
+        remembered = reindexing.remember(Face.objects.filter(asset=asset, frame__index__in=indexes))
+        drop_frames(asset.frames.filter(index__in=indexes))  # an earlier run's
         rows: list[Face] = []
         faces: list[face_engine.Face] = []
         by_frame: list[list[Face]] = []
@@ -234,6 +238,7 @@ def _store_frames(asset: Asset, frames: list[video.SampledFrame]) -> None:
                 for row, face in zip(rows, faces, strict=True)
             ]
         )
+        reindexing.restore(rows, remembered)
         vectors = {row.pk: face.embedding for row, face in zip(rows, faces, strict=True)}
         touched = _link_tracks(asset, frames[0].index, by_frame, vectors)
         assignment.assign_new_faces(rows, list(vectors.values()))
@@ -241,8 +246,11 @@ def _store_frames(asset: Asset, frames: list[video.SampledFrame]) -> None:
     logger.info("asset %s: frames %d-%d stored, %d faces", asset.pk, frames[0].index, frames[-1].index, len(faces))
 
 
-def _store_faces(asset: Asset, faces: list[face_engine.Face], photo: Image.Image) -> None:
-    """Write the faces, their crops and the photo's preview, then the vectors: if Milvus refuses, nothing is left."""
+def _store_faces(
+    asset: Asset, faces: list[face_engine.Face], photo: Image.Image, remembered: list[reindexing.Remembered]
+) -> None:
+    """Write the faces, their crops and the photo's preview, then the vectors: if Milvus refuses, nothing is left.
+    Faces in the place of earlier ones keep what users decided about those (people/reindexing.py)."""
     model_name = face_engine.model_name()
     with transaction.atomic():
         clear_index(asset)
@@ -258,6 +266,7 @@ def _store_faces(asset: Asset, faces: list[face_engine.Face], photo: Image.Image
                     for row, face in zip(rows, faces, strict=True)
                 ]
             )
+            reindexing.restore(rows, remembered)
             assignment.assign_new_faces(rows, [face.embedding for face in faces])
         except Exception:
             delete_files(asset)

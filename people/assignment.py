@@ -29,7 +29,8 @@ def assign_new_faces(rows: list[Face], vectors: list[np.ndarray]) -> None:
     """Give each new face a person, inside the transaction that stores them (their vectors already inserted).
 
     A face joins the person most of its close stored faces belong to; with none, it and its close faces without a
-    person form a new person once they are PEOPLE_MIN_FACES. Faces a user took out of a person stay out.
+    person form a new person once they are PEOPLE_MIN_FACES. Faces a user took out of a person stay out, and faces
+    that already have a person (kept through re-indexing) keep them.
     """
     if not rows or not settings.PEOPLE_ASSIGN_ON_INDEX:
         return
@@ -45,6 +46,8 @@ def assign_new_faces(rows: list[Face], vectors: list[np.ndarray]) -> None:
         )
     }
     for row, row_hits in zip(rows, hits, strict=True):
+        if row.person_id or row.person_pinned:  # placed before: by a user, or kept from the face it replaces
+            continue
         near = [
             hit for hit in row_hits
             if hit.distance < radius and hit.face_id in known and not _same_picture(row, known[hit.face_id])
