@@ -20,6 +20,8 @@ from django.conf import settings
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from people import regrouping
+
 from . import dispatch, inbox, intake, monitoring, upkeep
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ RESEND_SECONDS = 5.0
 FLUSH_CHECK_SECONDS = 2.0
 # How often stored task results older than REVSEARCH_TASK_RESULT_DAYS are deleted.
 CLEANUP_SECONDS = 3600.0
+# How often the watcher asks whether people should be regrouped (people/regrouping.py).
+REGROUP_CHECK_SECONDS = 10.0
 # Each refused path is logged once; past this many remembered, the memory starts again.
 REMEMBERED_REFUSALS = 100_000
 # Catch-up says how far it got every this many files.
@@ -177,6 +181,7 @@ class Watcher:
         self.empty: list[Path] = []
         self.overflow = OverflowFlag()
         self.flusher = upkeep.VectorFlusher()
+        self.regrouper = regrouping.Regrouper()
 
     def run(self, once: bool = False) -> None:
         self.inbox.mkdir(parents=True, exist_ok=True)
@@ -187,7 +192,7 @@ class Watcher:
         # Start watching before catching up, so nothing that arrives during the catch-up is missed.
         logger.info("watching %s", self.inbox)
         self.catch_up()
-        next_resend = next_cleanup = next_flush = 0.0
+        next_resend = next_cleanup = next_flush = next_regroup = 0.0
         try:
             while not once and not self.stopping:
                 if self.overflow.raised.is_set():
@@ -202,6 +207,9 @@ class Watcher:
                 if time.monotonic() >= next_flush:
                     self.attempt(self.flusher.check, "flush new vectors in Milvus", FLUSH_CHECK_SECONDS)
                     next_flush = time.monotonic() + FLUSH_CHECK_SECONDS
+                if time.monotonic() >= next_regroup:
+                    self.attempt(self.regrouper.check, "regroup people", REGROUP_CHECK_SECONDS)
+                    next_regroup = time.monotonic() + REGROUP_CHECK_SECONDS
                 if time.monotonic() >= next_cleanup:
                     self.attempt(monitoring.delete_old_results, "delete old task results", CLEANUP_SECONDS)
                     next_cleanup = time.monotonic() + CLEANUP_SECONDS

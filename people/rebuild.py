@@ -37,6 +37,7 @@ class RebuildReport:
     removed_people: int
     changed: int
     seconds_grouping: float = 0.0
+    newest_face: int = 0
 
     def as_text(self) -> str:
         return (
@@ -72,6 +73,7 @@ def rebuild(model_name: str | None = None, progress: Callable[[str, int, int], N
         report = RebuildReport(
             faces=len(rows), grouped=int((labels >= 0).sum()), people=len(set(targets.values())),
             new_people=created, removed_people=removed, changed=changed, seconds_grouping=seconds,
+            newest_face=max((row[0] for row in rows), default=0),
         )  # fmt: skip
         PeopleEvent.objects.create(action=PeopleEvent.Action.REBUILD, person_label="", detail=report.__dict__)
     logger.info("cluster_faces: %s", report.as_text())

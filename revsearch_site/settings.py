@@ -71,11 +71,17 @@ MAX_VIDEO_PIXELS = env_int("REVSEARCH_MAX_VIDEO_PIXELS", 40_000_000, minimum=1)
 # are called the same person, and where the 0-100 score is 50.
 MATCH_DISTANCE = env_float("REVSEARCH_MATCH_DISTANCE", 1.0)
 # People (docs/people.md): a new person needs this many mutually close faces, and faces are close within this
-# distance; 0 takes the face model's identification threshold (media_index/calibration.py), which `evaluate clusters`
-# chose. Off, new faces wait for `manage.py cluster_faces --full`.
-PEOPLE_MIN_FACES = env_int("REVSEARCH_PEOPLE_MIN_FACES", 3, minimum=1)
-PEOPLE_CLUSTER_DISTANCE = env_float("REVSEARCH_PEOPLE_CLUSTER_DISTANCE", 0.0)
+# distance; 0 takes the face model's identification threshold (media_index/calibration.py). `evaluate clusters`
+# chose 2 and 1.0 (FaceNet distances): pairs are most of LFW's people, and grouping.group's stable groups keep
+# their precision up to 1.0 and beyond, where the identification threshold (0.88) leaves recall below the target
+# (a rule that joins a face on one close link needs the identification threshold instead). Off, new faces wait
+# for `manage.py cluster_faces --full`.
+PEOPLE_MIN_FACES = env_int("REVSEARCH_PEOPLE_MIN_FACES", 2, minimum=1)
+PEOPLE_CLUSTER_DISTANCE = env_float("REVSEARCH_PEOPLE_CLUSTER_DISTANCE", 1.0)
 PEOPLE_ASSIGN_ON_INDEX = env_bool("REVSEARCH_PEOPLE_ASSIGN_ON_INDEX", True)
+# The full rebuild runs by itself once the queue is idle and this many faces came since the last one (0: only by
+# `manage.py cluster_faces --full`). Its time limit is below, under the queue's visibility timeout.
+PEOPLE_REGROUP_AFTER_FACES = env_int("REVSEARCH_PEOPLE_REGROUP_AFTER_FACES", 200)
 # Videos: frames sampled per second of video, frames embedded per batch and stored per transaction, and how long
 # one task works on a video before a new task carries on (so long videos never hold a worker for hours).
 VIDEO_SAMPLE_FPS = env_float("REVSEARCH_VIDEO_SAMPLE_FPS", 1.0, above=0)
@@ -270,6 +276,9 @@ RETRY_BACKOFF_MAX_SECONDS = 300.0
 # A task a dead worker had taken goes to another after this long. It must exceed the longest a task holds its
 # message: the hard time limit, and the longest retry wait; else a running task would be handed out twice.
 TASK_VISIBILITY_TIMEOUT = env_int("REVSEARCH_TASK_TIMEOUT", max(900, CELERY_TASK_TIME_LIMIT + 60), minimum=60)
+# The regroup task (people/tasks.py) ends before the queue would hand it to another worker (100,000 faces took
+# minutes: docs/people.md).
+PEOPLE_REGROUP_TIME_LIMIT = TASK_VISIBILITY_TIMEOUT * 9 // 10
 if max(CELERY_TASK_TIME_LIMIT, RETRY_BACKOFF_MAX_SECONDS) >= TASK_VISIBILITY_TIMEOUT:
     raise ImproperlyConfigured(
         f"REVSEARCH_TASK_TIMEOUT={TASK_VISIBILITY_TIMEOUT}: must be more than the task time limit"

@@ -118,3 +118,16 @@ def test_full_rebuild_removes_unnamed_people_left_without_faces(store, settings)
     report = rebuild.rebuild(MODEL)
     assert report.removed_people == 1
     assert list(Person.objects.all()) == [named]
+
+
+def test_one_close_face_of_a_person_is_not_enough_to_join_them(store, settings):
+    settings.PEOPLE_MIN_FACES = 2
+    basis = np.eye(512, dtype=np.float32)
+    angle = 2 * np.arcsin(0.3)  # 0.6 from the first face; the second and third are 0.81 apart
+    first = basis[0]
+    second = np.cos(angle) * basis[0] + np.sin(angle) * basis[1]
+    third = np.cos(angle) * basis[0] + np.sin(angle) * basis[2]
+    a, b = add_photo(store, first), add_photo(store, second)
+    a.refresh_from_db()
+    assert a.person is not None and a.person == b.person
+    assert add_photo(store, third).person is None  # close to one of their two faces only: left to the rebuild
