@@ -36,7 +36,13 @@ def appearances_record(appearances: Appearances) -> dict:
     """A person's photos and moments as JSON-ready values (paths in full, times in seconds and ISO dates)."""
     return {
         "photos": [
-            {"asset": photo.asset.pk, "path": photo.asset.path, "date": photo.date.isoformat(), "face": photo.face.pk}
+            {
+                "asset": photo.asset.pk,
+                "path": photo.asset.path,
+                "date": photo.date.isoformat(),
+                "face": photo.face.pk,
+                "box": [round(edge, 1) for edge in photo.face.box],
+            }
             for photo in appearances.photos
         ],
         "moments": [

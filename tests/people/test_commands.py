@@ -75,3 +75,19 @@ def test_names_and_paths_cannot_send_terminal_escapes(ada):
     with pytest.raises(CommandError) as raised:
         run("person", "\x1b[31mnobody")
     assert "\x1b" not in str(raised.value)
+
+
+def test_people_log_prints_the_audit_log_newest_first(user):
+    from people import actions
+
+    person = Person.objects.create()
+    actions.rename(person, "Ada\x1b[31m", user=user)
+    actions.set_hidden(person, True, user=user)
+    out = io.StringIO()
+    call_command("people", "--log", "5", "--json", stdout=out)
+    events = json.loads(out.getvalue())
+    assert [event["action"] for event in events] == ["hide", "rename"]
+    assert events[1]["user"] == "editor" and events[1]["person"] == person.pk
+    out = io.StringIO()
+    call_command("people", "--log", "5", stdout=out)
+    assert "\x1b" not in out.getvalue() and "rename" in out.getvalue() and "by editor" in out.getvalue()
