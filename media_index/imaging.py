@@ -2,14 +2,18 @@
 
 import io
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, cast
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 PILLOW_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO"}
+# EXIF: the sub-directory with the capture details, and its two dates (TIFF/EXIF 2.3 tag numbers).
+EXIF_IFD, DATE_TIME_ORIGINAL, DATE_TIME_DIGITIZED = 0x8769, 36867, 36868
 
 
 class UnreadablePhoto(Exception):
@@ -52,6 +56,20 @@ def open_photo(
         raise UnreadablePhoto("cannot decode the photo: it is not in a format Pillow reads") from error
     except (OSError, SyntaxError, ValueError) as error:
         raise UnreadablePhoto(f"cannot decode the photo: {error}") from error
+
+
+def taken_at(image: Image.Image) -> float | None:
+    """When the photo was taken, from its EXIF DateTimeOriginal (else DateTimeDigitized), as Unix seconds; None when
+    it does not say or says nonsense. EXIF has no time zone: the camera's clock is read in settings.TIME_ZONE."""
+    try:
+        exif = image.getexif().get_ifd(EXIF_IFD)
+        text = exif.get(DATE_TIME_ORIGINAL) or exif.get(DATE_TIME_DIGITIZED)
+        moment = datetime.strptime(str(text).strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
+    except (TypeError, ValueError, KeyError, OSError, SyntaxError):
+        return None
+    if not 1900 <= moment.year <= 2200:
+        return None
+    return moment.replace(tzinfo=ZoneInfo(settings.TIME_ZONE)).timestamp()
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -17,7 +17,7 @@ from people import assignment, blocklist, reindexing
 
 from . import calibration, face_engine, inbox, tracks, vector_store, video, video_probe
 from .dispatch import enqueue
-from .imaging import UnreadablePhoto, jpeg, open_photo
+from .imaging import UnreadablePhoto, jpeg, open_photo, taken_at
 from .intake import EMPTY_FILE, promote_duplicate
 from .models import Asset, Face, Frame
 from .removal import clear_index, delete_files, drop_frames
@@ -258,7 +258,8 @@ def _store_faces(
         asset.preview.save(f"asset{asset.pk}.jpg", ContentFile(jpeg(photo, PREVIEW_SIDE)), save=False)
         asset.model_name = model_name
         asset.width, asset.height = photo.size
-        asset.save(update_fields=["model_name", "preview", "width", "height"])
+        asset.taken_at = taken_at(photo)
+        asset.save(update_fields=["model_name", "preview", "width", "height", "taken_at"])
         try:
             vector_store.insert(
                 [

@@ -35,6 +35,10 @@ class Asset(models.Model):
     kind = models.CharField(max_length=8, choices=Kind.choices)
     size = models.BigIntegerField(help_text="Bytes.")
     mtime = models.FloatField(help_text="The file's modification time (Unix seconds) when it was registered.")
+    taken_at = models.FloatField(
+        null=True, blank=True,
+        help_text="Photos: when it was taken (EXIF DateTimeOriginal, Unix seconds); blank when the photo does not say.",
+    )  # fmt: skip
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     error = models.TextField(blank=True, help_text="Why the file failed or was not indexed.")
     warning = models.TextField(
@@ -83,6 +87,11 @@ class Asset(models.Model):
     @property
     def name(self) -> str:
         return Path(self.path).name
+
+    @property
+    def date(self) -> float:
+        """When it was taken where the photo says, else the file's time (Unix seconds): what people pages sort by."""
+        return self.taken_at if self.taken_at is not None else self.mtime
 
     @property
     def is_video(self) -> bool:

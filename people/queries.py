@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 class UnixTime(Func):
-    """Unix seconds (Asset.mtime) as a datetime in UTC."""
+    """Unix seconds (Asset.taken_at or mtime) as a datetime in UTC."""
 
     output_field = DateTimeField()
     function = "to_timestamp"  # PostgreSQL
@@ -56,7 +56,7 @@ def _details() -> dict:
         "moment_count": Coalesce(
             _per_person(faces.filter(frame__isnull=False), Count(Coalesce("track", "pk"), distinct=True)), 0
         ),
-        "latest": UnixTime(_per_person(faces, Max("asset__mtime"))),
+        "latest": UnixTime(_per_person(faces, Max(Coalesce("asset__taken_at", "asset__mtime")))),
         "cover_face_id": Coalesce(F("cover_id"), Subquery(best.values("pk")[:1])),
         "cover_crop": Coalesce(Subquery(chosen.values("crop")[:1]), Subquery(best.values("crop")[:1])),
     }
@@ -84,8 +84,8 @@ class _WithDetails(ModelIterable):
 
 def people_summary(include_hidden: bool = False) -> QuerySet[Person]:
     """People for the people page, each annotated with face_count, photo_count (photos they are in), moment_count
-    (video tracks), latest (the newest file's time, a datetime), cover_face_id and cover_crop (the chosen cover,
-    else their clearest face); named people first by name, then unnamed ones by face count.
+    (video tracks), latest (the newest date: when taken, else the file's time), cover_face_id and cover_crop (the
+    chosen cover, else their clearest face); named people first by name, then unnamed ones by face count.
 
     Slice it to paginate: it costs two queries whatever the page. Filter and order on face_count and name only
     (the other numbers are fetched for the rows shown, after the page is cut).
@@ -135,11 +135,11 @@ class Appearances:
 
 
 def person_appearances(person: Person) -> Appearances:
-    """Every photo and video moment of the person, each list oldest first (by the file's time)."""
+    """Every photo and video moment of the person, each list oldest first (when taken, else the file's time)."""
     faces = (
         Face.objects.filter(person=person)
         .select_related("asset", "frame")
-        .order_by("asset__mtime", "asset_id", "-probability", "pk")
+        .order_by(Coalesce("asset__taken_at", "asset__mtime"), "asset_id", "-probability", "pk")
     )
     # Faces come clearest first within each file, so the first face seen of a photo or a track is its best.
     best: dict[int, Face] = {}
@@ -159,5 +159,5 @@ def person_appearances(person: Person) -> Appearances:
 
 
 def _date(asset: Asset) -> datetime:
-    """The file's time (the EXIF date is not stored yet)."""
-    return datetime.fromtimestamp(asset.mtime, tz=UTC)
+    """When the photo was taken (EXIF), else the file's time."""
+    return datetime.fromtimestamp(asset.date, tz=UTC)
