@@ -82,14 +82,21 @@ def milvus_lite() -> Iterator[None]:
 
 
 def end_to_end(
-    photos: list[Path], data: Path, workers: int, say: Say, then: Callable[[Instance], dict] | None = None
+    photos: list[Path],
+    data: Path,
+    workers: int,
+    say: Say,
+    then: Callable[[Instance], dict] | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[dict, dict]:
     """Photos per second from the copy into the inbox to the last one searchable, on a fresh service.
 
     Also the peak memory of each of its processes, and the CPU seconds each used while the photos went through,
-    which say where the time goes. `then` runs on the filled service before it stops (the search section)."""
+    which say where the time goes. `then` runs on the filled service before it stops (the search section); `env`
+    adds settings to the service's environment."""
     home = Path(tempfile.mkdtemp(prefix="revsearch-benchmark-")).resolve()
     instance = Instance(home, admin_password=secrets.token_urlsafe(16), workers=workers)
+    instance.env |= env or {}
     say(f"photos end to end: {len(photos)} LFW photos, {workers} worker process(es), service in {home}")
     try:
         instance.prepare().start()

@@ -1,7 +1,8 @@
 """`manage.py benchmark`: how fast this machine indexes and searches, measured the way a user meets it.
 
 Every figure comes from a fresh service in a temporary home (`Instance`, as `make run` runs it), from this process
-doing a worker's work in-process, or from Milvus servers of the benchmark's own: the archive is never touched.
+doing a worker's work in-process, or from Milvus servers and scratch databases of the benchmark's own: the archive
+is never touched.
 """
 
 import logging
@@ -15,6 +16,8 @@ from django.conf import settings
 from benchmarks import soak
 from benchmarks.machine import machine
 from benchmarks.milvus_alone import milvus_latency
+from benchmarks.people_page import page_scale
+from benchmarks.people_scale import assign_cost, cluster_scale
 from benchmarks.photos import STAGE_PHOTOS, end_to_end, stage_times
 from benchmarks.search_speed import search_latency
 from benchmarks.versus import versus_face_recognition
@@ -24,7 +27,9 @@ logger = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
 
-SECTIONS = ("stages", "photos", "search", "video", "milvus", "versus")
+SECTIONS = ("stages", "photos", "search", "video", "milvus", "versus", "people_assign", "people_cluster", "people_page")
+# Sections that index LFW photos.
+PHOTO_SECTIONS = {"stages", "photos", "search", "people_assign"}
 
 
 @dataclass
@@ -36,6 +41,9 @@ class Report:
     video: list[dict] = field(default_factory=list)
     milvus: list[dict] = field(default_factory=list)
     versus: dict = field(default_factory=dict)
+    people_assign: dict = field(default_factory=dict)
+    people_cluster: dict = field(default_factory=dict)
+    people_page: dict = field(default_factory=dict)
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -51,13 +59,16 @@ def run(
     vector_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000),
     vector_server: str = "standalone",
     lfw: Path | None = None,
+    people_faces: int = 100_000,
+    people: int = 10_000,
+    assign_rounds: int = 2,
     say: Say = print,
 ) -> Report:
     """Every section asked for, in an order that keeps each measurement alone on the machine."""
     lfw = lfw or settings.DATA_DIR / "lfw"
     started = time.perf_counter()
     report = Report(machine=machine())
-    dropped, queries = soak.pick_photos(lfw, photos)
+    dropped, queries = soak.pick_photos(lfw, photos) if PHOTO_SECTIONS & set(sections) else ([], [])
     if "stages" in sections:
         report.stages = stage_times(dropped[:STAGE_PHOTOS], say)
     if "versus" in sections:
@@ -76,6 +87,12 @@ def run(
                 report.search = search
     if "milvus" in sections:
         report.milvus = milvus_latency(vector_sizes, vector_server, say)
+    if "people_assign" in sections:
+        report.people_assign = assign_cost(dropped, lfw, workers[-1], say, rounds=assign_rounds)
+    if "people_cluster" in sections:
+        report.people_cluster = cluster_scale(people_faces, say)
+    if "people_page" in sections:
+        report.people_page = page_scale(people, say)
     report.seconds = round(time.perf_counter() - started, 1)
     return report
 
@@ -117,5 +134,30 @@ def summary_lines(report: Report) -> list[str]:
             f"versus face_recognition: {report.versus['time_ratio']}x faster, accuracy"
             f" {report.versus['ours']['accuracy']} vs {report.versus['face_recognition']['accuracy']}"
         )
+    lines += people_lines(report)
     lines.append(f"whole benchmark: {report.seconds:.0f} s")
+    return lines
+
+
+def people_lines(report: Report) -> list[str]:
+    """The people sections, against the targets of issue 16."""
+    lines = []
+    if assign := report.people_assign:
+        lines.append(
+            f"assigning faces as they are stored: {assign['on_photos_per_second']} photos/s on,"
+            f" {assign['off_photos_per_second']} off ({assign['workers']} worker(s), {assign['photos']} photos):"
+            f" {100 * assign['slowdown']:.1f}% slower (target at most {100 * assign['target_slowdown']:.0f}%);"
+            f" CPU a photo {assign['on_cpu_ms_per_photo']} ms on, {assign['off_cpu_ms_per_photo']} ms off"
+        )
+    if cluster := report.people_cluster:
+        lines.append(
+            f"cluster_faces --full on {cluster['mix']['faces']:,} faces: {cluster['seconds']} s on {cluster['cores']}"
+            f" cores (target {cluster['target_seconds']} s at 100,000); "
+            + ", ".join(f"{stage} {seconds} s" for stage, seconds in cluster["stages"].items())
+        )
+    if page := report.people_page:
+        lines.append(
+            f"people page with {page['data']['people']:,} people: median {page['median_ms']} ms,"
+            f" {page['queries']} queries (target under {page['target_ms']} ms)"
+        )
     return lines

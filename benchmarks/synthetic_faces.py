@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import PIL.Image
 from django.conf import settings
 
@@ -18,17 +19,18 @@ Say = Callable[[str], None]
 SYNTHETIC_PATH = "/synthetic-benchmark-faces"
 
 
-def add_synthetic_faces(count: int, batch: int = 10_000, say: Say = print) -> int:
+def add_synthetic_faces(count: int, batch: int = 10_000, say: Say = print, vectors: np.ndarray | None = None) -> int:
     """Face rows and vectors of made-up people, so that searches can be timed over a large archive.
 
-    They belong to assets under SYNTHETIC_PATH (four faces each) and share one grey crop, so result pages render."""
+    They belong to assets under SYNTHETIC_PATH (four faces each) and share one grey crop, so result pages render.
+    `vectors` (count x dimension, unit norm) are stored in order when given; else face_set makes them."""
     from media_index.models import Asset, Face
 
     crop_name = "crops/synthetic.jpg"
     crop_path = Path(settings.MEDIA_ROOT) / crop_name
     crop_path.parent.mkdir(parents=True, exist_ok=True)
     PIL.Image.new("RGB", (face_engine.CROP_SIZE,) * 2, "grey").save(crop_path, "JPEG")
-    vectors = face_set(count, 0, seed=int(time.time())).vectors
+    vectors = face_set(count, 0, seed=int(time.time())).vectors if vectors is None else vectors
     model_name = face_engine.model_name()
     made = 0
     for start in range(0, count, batch):

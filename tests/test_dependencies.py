@@ -19,6 +19,7 @@ BENEATH = {"runtime": (), "weights": ("runtime",), "eval": ("runtime",), "dev": 
 TOOLING = {
     "pytest", "pytest-django", "hypothesis", "playwright", "ruff", "mypy", "django-stubs", "milvus", "tensorboard",
     "opencv-python", "opencv-python-headless", "dlib", "dlib-bin", "face-recognition", "matplotlib", "pyyaml",
+    "scikit-learn",
 }  # fmt: skip
 # Declared dependencies deliberately not installed (everything goes in with --no-deps), and why.
 NOT_INSTALLED = {

@@ -64,3 +64,42 @@ def test_a_face_continues_the_nearest_same_person_face_that_has_not_jumped():
     jumped = [tracks.TrackedFace((400, 300, 450, 350), alice)]
     assert tracks.link(before, jumped, same_person=1.0) == [None]
     assert tracks.link(before[:1], [tracks.TrackedFace((0, 0, 50, 50), bob)], same_person=1.0) == [None]
+
+
+def look_alikes(gap: float, per_person: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Two tight groups of faces whose centres are `gap` apart: two people who look alike."""
+    rng = np.random.default_rng(4)
+    first = unit(rng.normal(size=(1, 64)))[0]
+    away = unit(rng.normal(size=(1, 64)))[0]
+    away = unit((away - (away @ first) * first)[None, :])[0]  # orthogonal to first
+    angle = 2 * np.arcsin(gap / 2)  # two unit vectors at this angle are `gap` apart
+    second = np.cos(angle) * first + np.sin(angle) * away
+    centres = np.stack([first, second])
+    truth = np.repeat([0, 1], per_person)
+    return unit(centres[truth] + rng.normal(scale=0.004, size=(len(truth), 64))), truth
+
+
+def test_look_alikes_within_the_radius_stay_two_people_where_one_cut_chains_them():
+    vectors, truth = look_alikes(gap=0.9)
+    labels = grouping.group(vectors, radius=1.0, min_faces=2)
+    assert len(set(labels[truth == 0])) == 1 and len(set(labels[truth == 1])) == 1
+    assert labels[0] != labels[-1] and (labels >= 0).all()
+    # The plain density rule cut at the same radius makes them one person.
+    assert len(set(grouping.density_groups(grouping.neighbours(vectors, 1.0), 2))) == 1
+
+
+def test_a_stray_face_beyond_the_radius_stays_out_and_min_faces_one_makes_it_a_person():
+    vectors, _ = look_alikes(gap=0.9)
+    stray = unit(np.random.default_rng(11).normal(size=(1, 64)))
+    everything = np.vstack([vectors, stray])
+    assert grouping.group(everything, radius=1.0, min_faces=2)[-1] == -1
+    alone = grouping.group(everything, radius=1.0, min_faces=1)
+    assert alone[-1] >= 0 and alone[-1] not in alone[:-1]
+
+
+def test_stable_groups_match_group_and_survive_faces_with_no_neighbour():
+    vectors, _ = identities(3, 4, noise=0.05)
+    near = grouping.neighbours(vectors, 0.8)
+    assert grouping.stable_groups(vectors, near, 0.8, 3).tolist() == grouping.group(vectors, 0.8, 3).tolist()
+    lonely = [np.zeros(0, dtype=np.int64) for _ in range(3)]
+    assert grouping.stable_groups(vectors[:3], lonely, 0.8, 2).tolist() == [-1, -1, -1]

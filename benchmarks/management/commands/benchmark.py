@@ -15,8 +15,10 @@ class Command(BaseCommand):
     help = (
         "Photos per second end to end with 1 and 2 workers, time per stage, video speed at 360p and 1080p, search"
         " latency end to end and for Milvus alone at 10k/100k/1M vectors, peak memory per process, and the same"
-        " folder labelled by face_recognition's CLI. Runs fresh services in temporary homes (about 20 minutes"
-        " with the defaults); the archive is not touched."
+        " folder labelled by face_recognition's CLI, and people at scale: indexing with and without assigning faces"
+        " to people, `cluster_faces --full` on 100,000 synthetic faces and the people page with 10,000 people. Runs"
+        " fresh services in temporary homes and scratch databases (about 40 minutes with the defaults); the archive"
+        " is not touched."
     )
 
     def add_arguments(self, parser) -> None:
@@ -30,6 +32,13 @@ class Command(BaseCommand):
         parser.add_argument("--vector-sizes", default="10000,100000,1000000", help="Milvus-alone sizes.")
         parser.add_argument("--vector-server", choices=vector_bench.SERVERS, default="standalone")
         parser.add_argument("--data", type=str, default=str(settings.DATA_DIR / "lfw"), help="LFW's folder.")
+        parser.add_argument(
+            "--people-faces", type=int, default=100_000, help="Synthetic faces cluster_faces --full groups (100,000)."
+        )
+        parser.add_argument("--people", type=int, default=10_000, help="People on the people page (10,000).")
+        parser.add_argument(
+            "--assign-rounds", type=int, default=2, help="Runs with assignment off and on, each (default 2)."
+        )
 
     def handle(self, *args, as_json: bool, only: str, workers: str, vector_sizes: str, **options) -> None:
         sections = tuple(name.strip() for name in only.split(",") if name.strip())
@@ -54,6 +63,9 @@ class Command(BaseCommand):
                 vector_sizes=sizes,
                 vector_server=options["vector_server"],
                 lfw=Path(options["data"]),
+                people_faces=options["people_faces"],
+                people=options["people"],
+                assign_rounds=options["assign_rounds"],
                 say=say,
             )
         except soak.SoakError as error:

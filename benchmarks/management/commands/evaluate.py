@@ -1,14 +1,20 @@
-"""Run the LFW benchmark on the real pipeline, write metrics.json and report.md, and store the calibration."""
+"""Run an LFW benchmark on the real pipeline, write metrics.json and report.md, and store the calibration.
 
+lfw: verification, retrieval and the pair calibration. clusters: how well faces are grouped into people (ours,
+DBSCAN, HDBSCAN), and the open-set identification threshold (benchmarks/evaluation/clusters.py, openset.py).
+"""
+
+import functools
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from benchmarks.evaluation import lfw, pipeline, report
+from benchmarks.evaluation import clusters, clusters_report, lfw, openset, pipeline, report
 from media_index import face_engine, vector_store
 from media_index.models import Calibration
 from revsearch_site import processes
@@ -16,18 +22,25 @@ from revsearch_site import processes
 
 class Command(BaseCommand):
     help = (
-        "Evaluate face models on LFW: verification (10-fold), retrieval through Milvus, kNN accuracy and detection,"
-        " side by side with a baseline; writes metrics.json, report.md and plots, and calibrates the search score."
+        "Evaluate face models on LFW. lfw: verification (10-fold), retrieval through Milvus, kNN accuracy and"
+        " detection, side by side with a baseline; writes metrics.json, report.md and plots, and calibrates the search"
+        " score. clusters: groups the photos of LFW's people into people (ours, DBSCAN, HDBSCAN) and calibrates the"
+        " open-set identification threshold."
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("benchmark", choices=["lfw"])
+        parser.add_argument("benchmark", choices=["lfw", "clusters"])
         parser.add_argument(
             "--data", type=Path, default=settings.DATA_DIR / "lfw", help="LFW folder (default: %(default)s)."
         )
         parser.add_argument("--pairs", type=Path, help="Pairs file in LFW's format (default: DATA/pairs.txt).")
-        parser.add_argument("--limit", type=int, help="Use at most this many pairs, balanced across folds.")
-        parser.add_argument("--out", type=Path, default=settings.HOME_DIR / "evaluation" / "lfw")
+        parser.add_argument(
+            "--limit",
+            type=int,
+            help="lfw: at most this many pairs, balanced across folds; clusters: at most this many people with two or"
+            " more photos (and as many with one), the first by name.",
+        )
+        parser.add_argument("--out", type=Path, help="Report folder (default: HOME/evaluation/<benchmark>).")
         parser.add_argument("--model", default=settings.FACE_MODEL, help="Face model (default: %(default)s).")
         parser.add_argument(
             "--baseline", default="dlib-resnet", help="Model to compare with, or 'none' (default: %(default)s)."
@@ -39,11 +52,15 @@ class Command(BaseCommand):
             "--calibrate",
             choices=["auto", "yes", "no"],
             default="auto",
-            help="Store the measured threshold and score curve for the search page (auto: only without --limit).",
+            help="Store what was measured: lfw the pair threshold and score curve, clusters the identification"
+            " threshold (auto: only without --limit).",
         )
 
-    def handle(self, *args, data: Path, pairs: Path | None, limit: int | None, out: Path, model: str, **options):
+    def handle(self, *args, data: Path, pairs: Path | None, limit: int | None, out: Path | None, model: str, **options):
         settings.TORCH_THREADS = max(options["threads"], 1)  # read when the models load, below
+        out = out or settings.HOME_DIR / "evaluation" / options["benchmark"]
+        if options["benchmark"] == "clusters":
+            return self.clusters(data, limit, out, model, options)
         pairs_file = pairs or data / "pairs.txt"
         if not pairs_file.is_file():
             raise CommandError(f"{pairs_file} not found: give the LFW folder with --data, or a pairs file with --pairs")
@@ -116,3 +133,47 @@ class Command(BaseCommand):
                 f"calibrated {run.model}: same person below {run.verification.threshold:.3f},"
                 f" score 50 at {run.calibration.midpoint:.3f}"
             )
+
+    def clusters(self, data: Path, limit: int | None, out: Path, model: str, options: dict) -> None:
+        """Embed LFW's people once per model, measure the open set on each and the grouping on the first."""
+        models = [model] + ([] if options["baseline"] == "none" else [options["baseline"]])
+        try:
+            names = [face_engine.model_name(name) for name in models]
+            people = clusters.lfw_people(data, limit)
+        except (ValueError, OSError) as error:
+            raise CommandError(str(error)) from error
+        self.stdout.write(
+            f"{len(people.several)} people with two or more photos, {len(people.single)} with one;"
+            f" models: {', '.join(names)}"
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        measured = clusters.measure(people, models, settings.HOME_DIR / "evaluation" / "cache")
+        record = clusters.metrics_record(measured.evaluation) | {
+            "open_set": {result.model: openset.record(result) for result in measured.open_sets},
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+        written = clusters_report.write_report(out, measured.evaluation, measured.open_sets, data)
+        for entry in measured.evaluation.methods:
+            s = entry.score
+            self.stdout.write(
+                f"{entry.method}: BCubed P {s.bcubed_precision:.4f} R {s.bcubed_recall:.4f} F {s.bcubed_f:.4f},"
+                f" pairwise F {s.pairwise_f:.4f}, {s.people_found} people of {s.people_true}, {s.unclustered} left out,"
+                f" {entry.seconds:.1f} s"
+            )
+        for result in measured.open_sets:
+            at, pair = result.at_identification, result.at_pair
+            self.stdout.write(
+                f"{result.model}: identification threshold {at.threshold:.3f}, known probes named right"
+                f" {at.known_identified:.3f}; at the pair threshold {pair.threshold:.3f} {pair.stranger_named:.3f}"
+                " of strangers get a name"
+            )
+        self.stdout.write(f"wrote {out / 'metrics.json'} and {written}")
+        if options["calibrate"] == "yes" or (options["calibrate"] == "auto" and limit is None):
+            for result in measured.open_sets:
+                vectors = measured.vectors[result.model]
+                stored = openset.store(result, functools.partial(clusters.pair_accuracy, data, vectors))
+                self.stdout.write(
+                    f"calibrated {result.model}: a known person's name below {stored.identification_threshold:.3f}"
+                )

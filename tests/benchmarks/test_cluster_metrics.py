@@ -1,0 +1,98 @@
+"""Clustering and open-set metrics on inputs small enough to work out by hand (the comments show the working)."""
+
+import numpy as np
+import pytest
+
+from benchmarks.evaluation import cluster_metrics, openset
+
+# Six faces of three people; the clustering puts person 0's third face with person 1 and leaves person 2 out.
+TRUTH = np.array([0, 0, 0, 1, 1, 2])
+LABELS = np.array([7, 7, 9, 9, 9, -1])
+
+
+def test_bcubed_on_a_hand_worked_example():
+    # Precision per face: 2/2, 2/2, 1/3, 2/3, 2/3, 1/1 (the noise face is a group of one) -> 14/3 / 6 = 7/9.
+    # Recall per face: 2/3, 2/3, 1/3, 2/2, 2/2, 1/1 -> 14/3 / 6 = 7/9.
+    precision, recall, f = cluster_metrics.bcubed(TRUTH, LABELS)
+    assert precision == pytest.approx(7 / 9) and recall == pytest.approx(7 / 9) and f == pytest.approx(7 / 9)
+
+
+def test_pairwise_on_the_same_example():
+    # Pairs grouped: {0,1} right, {2,3} {2,4} wrong, {3,4} right -> precision 2/4.
+    # Pairs of one person: {0,1} {0,2} {1,2} {3,4}, of which {0,1} and {3,4} are grouped -> recall 2/4.
+    assert cluster_metrics.pairwise(TRUTH, LABELS) == pytest.approx((0.5, 0.5, 0.5))
+
+
+def test_the_score_counts_people_found_and_faces_left_out():
+    score = cluster_metrics.score(TRUTH, LABELS)
+    assert (score.people_found, score.people_true, score.unclustered) == (2, 3, 1)
+    assert score.bcubed_f == pytest.approx(7 / 9) and score.pairwise_f == pytest.approx(0.5)
+
+
+def test_noise_faces_are_singletons_not_one_group():
+    # Two faces of one person, both left out: each is alone, so each recalls 1/2 of its person.
+    precision, recall, _ = cluster_metrics.bcubed(np.array([0, 0, 1]), np.array([-1, -1, -1]))
+    assert precision == 1.0 and recall == pytest.approx((1 / 2 + 1 / 2 + 1) / 3)
+    # No pair grouped: nothing wrong (precision 1), none of the one true pair found (recall 0).
+    assert cluster_metrics.pairwise(np.array([0, 0, 1]), np.array([-1, -1, -1])) == (1.0, 0.0, 0.0)
+
+
+def test_everything_in_one_group_and_a_perfect_grouping():
+    truth = np.array([0, 0, 1, 1])
+    # One group of four: each face's group is half its person -> precision 1/2, recall 1; pairs 2 of 6 right.
+    assert cluster_metrics.bcubed(truth, np.array([5, 5, 5, 5]))[:2] == pytest.approx((0.5, 1.0))
+    assert cluster_metrics.pairwise(truth, np.array([5, 5, 5, 5]))[:2] == pytest.approx((2 / 6, 1.0))
+    # Label numbers need not match the truth's, only the partition does.
+    perfect = cluster_metrics.score(truth, np.array([3, 3, 0, 0]))
+    assert (perfect.bcubed_precision, perfect.bcubed_recall, perfect.pairwise_f) == (1.0, 1.0, 1.0)
+
+
+def test_mismatched_shapes_are_refused():
+    with pytest.raises(ValueError, match="one length"):
+        cluster_metrics.score(np.array([0, 1]), np.array([0]))
+
+
+def test_the_open_set_threshold_names_at_most_the_allowed_share_of_strangers():
+    # 40 stranger distances 0.01..0.40: 5% is 2 of them, so the threshold is the third smallest (0.03):
+    # only 0.01 and 0.02 are strictly below it.
+    distances = np.arange(1, 41) / 100
+    threshold = openset.threshold_for(distances, 0.05)
+    assert threshold == pytest.approx(0.03) and np.sum(distances < threshold) == 2
+    with pytest.raises(ValueError, match="no stranger"):
+        openset.threshold_for(np.array([]))
+
+
+def test_nearest_gallery_face_and_rates_on_points_of_a_line():
+    gallery = np.array([[0.0, 0.0], [10.0, 0.0]])
+    index, distance = openset.nearest(np.array([[1.0, 0.0], [9.0, 0.0], [5.5, 0.0]]), gallery)
+    assert index.tolist() == [0, 1, 1] and distance == pytest.approx([1.0, 1.0, 4.5])
+    trial = openset._Trial(
+        stranger=np.array([0.5, 2.0, 3.0, 4.0]),
+        known=np.array([0.2, 0.8, 1.5]),
+        known_right=np.array([True, False, True]),
+        gallery_faces=2,
+        known_people=2,
+    )
+    # Below 1.0: one stranger of four named; known probes 0.2 (right) and 0.8 (wrong person) are named.
+    rates = openset.rates([trial], 1.0)
+    assert rates.stranger_named == 0.25
+    assert rates.known_identified == pytest.approx(1 / 3) and rates.known_misnamed == pytest.approx(1 / 3)
+
+
+def test_an_open_set_split_keeps_strangers_out_of_the_gallery():
+    # Four people, two with three faces each near their own point, two with one face: the single-face people
+    # are always strangers, and with faces this far apart every known probe is named right.
+    rng = np.random.default_rng(0)
+    centres = np.eye(4)
+    people = {
+        "a": centres[0] + rng.normal(0, 0.01, (3, 4)),
+        "b": centres[1] + rng.normal(0, 0.01, (3, 4)),
+        "c": centres[2][None, :],
+        "d": centres[3][None, :],
+    }
+    result = openset.evaluate("toy", people, pair_threshold=1.5, splits=4)
+    assert result.known_people == 1 and result.gallery_faces == 2 and result.known_probes == 1
+    assert result.stranger_probes == 3 + 1 + 1  # the other person's three faces, and c and d
+    assert result.rank_1 == 1.0 and result.at_identification.known_identified == 1.0
+    # Strangers are about sqrt(2) from any gallery face: the pair threshold 1.5 names every one of them.
+    assert result.at_pair.stranger_named == 1.0 and result.at_identification.stranger_named <= 0.05
