@@ -15,7 +15,7 @@ from benchmarks import people_page, people_scale
 from benchmarks.runner import Report, people_lines
 from media_index.models import Face, Frame
 from people.models import Person
-from tests.conftest import BASE_DIR, DATA_DIR
+from tests.conftest import BASE_DIR
 
 
 def test_the_mix_holds_people_of_very_different_sizes_and_strangers():
@@ -149,22 +149,3 @@ def test_the_cluster_and_page_sections_run_from_the_command_in_scratch_databases
     # The home's own database was never written: both ran in scratch databases.
     database = tmp_path / "db.sqlite3"
     assert not database.exists() or database.stat().st_size == 0
-
-
-@pytest.mark.flow
-@pytest.mark.shared_data
-def test_the_assignment_section_indexes_the_same_photos_with_assignment_off_and_on():
-    done = subprocess.run(
-        [sys.executable, "manage.py", "benchmark", "--json", "--only", "people_assign", "--photos", "12"]
-        + ["--workers", "1", "--assign-rounds", "1", "--data", str(DATA_DIR / "lfw")],
-        cwd=BASE_DIR, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    assign = json.loads(done.stdout)["people_assign"]
-    off, on = assign["runs"]
-    assert (off["assign"], on["assign"]) == (False, True)
-    assert off["faces"] == on["faces"] >= 12
-    # The setting reached the service: with it off no face got a person.
-    assert off["faces_with_person"] == 0 and off["people"] == 0 and "faces_with_person" in on
-    assert on["cpu_seconds"] > 0 and on["cpu_by_process"]["celery worker child"] > 0
-    assert assign["ratio"] == pytest.approx(on["photos_per_second"] / off["photos_per_second"], abs=1e-3)
