@@ -82,3 +82,15 @@ def test_a_name_leads_to_the_one_person_or_lists_them_or_says_nobody(signed_in, 
     assert nobody.status_code == 200 and "Nobody is named like “Grace”" in nobody.content.decode()
     assert signed_in.get(find, {"name": " "}).status_code == 400
     assert signed_in.get(find, {"name": "x" * 201}).status_code == 400
+
+
+def test_search_photo_json_names_the_person(vector_store_on, media_root, tmp_path):
+    from search.management.commands.search_photo import Command
+
+    ada = Person.objects.create(name="Ada")
+    near, far = stored_face(ada, 0.5), stored_face(ada, 0.9)
+    matches = services.find_matches(QUERY, top_k=10, scale=SCALE)
+    result = services.SearchResult([services.QueryFace((0, 0, 9, 9), 1.0, QUERY)], 0, matches, 10, 10)
+    records = Command().as_record(tmp_path / "query.jpg", result)["results"]
+    assert [record.get("person") for record in records] == [{"id": ada.pk, "name": "Ada"}, None]
+    assert {near.asset.path, far.asset.path} == {record["path"] for record in records}

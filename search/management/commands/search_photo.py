@@ -60,6 +60,7 @@ class Command(BaseCommand):
                     "bbox": _rounded(match.face.box),
                 }
                 | ({"ranges": [moment_record(m) for m in match.moments]} if match.moments else {})
+                | ({"person": {"id": match.person.pk, "name": match.person.name}} if match.person else {})
                 for match in result.matches
             ],
         }
