@@ -1,9 +1,6 @@
 """The review queue "Is this <name>?" on the real Milvus: which faces it asks about, and that every answer is
 remembered and never asked again."""
 
-import math
-
-import numpy as np
 import pytest
 from django.urls import reverse
 
@@ -12,20 +9,11 @@ from media_index.models import Asset, Calibration, Face, Frame
 from people import review
 from people.models import Person, Verdict
 from tests.people.conftest import make_asset, make_face
+from tests.search.test_video_results import QUERY, at_distance
 
 pytestmark = pytest.mark.django_db
 
-QUERY = np.eye(512, dtype=np.float32)[0]
 IDENTIFICATION = 0.8
-
-
-def at_distance(distance: float, seed: int) -> np.ndarray:
-    """A unit vector at exactly this L2 distance from QUERY (and farther from any other vector made here)."""
-    direction = np.random.default_rng(seed).normal(size=512).astype(np.float32)
-    direction[0] = 0
-    direction /= np.linalg.norm(direction)
-    angle = 2 * math.asin(distance / 2)
-    return (math.cos(angle) * QUERY + math.sin(angle) * direction).astype(np.float32)
 
 
 def stored(face: Face, distance: float) -> Face:

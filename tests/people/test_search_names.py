@@ -1,9 +1,6 @@
 """Search and names: a result names the person its face belongs to only within the identification threshold, and
 the search box finds people by name."""
 
-import math
-
-import numpy as np
 import pytest
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -15,20 +12,12 @@ from people.models import Person
 from search import services
 from search.forms import SearchForm
 from tests.people.conftest import make_asset, make_face
+from tests.search.test_video_results import QUERY, at_distance
 
 pytestmark = pytest.mark.django_db
 
-QUERY = np.eye(512, dtype=np.float32)[0]
 # "Same person" below 1.0; a name only below 0.8.
 SCALE = ScoreScale(threshold=1.0, midpoint=1.0, slope=10.0, source="test", identification=0.8)
-
-
-def at_distance(distance: float, seed: int) -> np.ndarray:
-    direction = np.random.default_rng(seed).normal(size=512).astype(np.float32)
-    direction[0] = 0
-    direction /= np.linalg.norm(direction)
-    angle = 2 * math.asin(distance / 2)
-    return (math.cos(angle) * QUERY + math.sin(angle) * direction).astype(np.float32)
 
 
 def stored_face(person: Person | None, distance: float) -> Face:
