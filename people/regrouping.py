@@ -4,7 +4,7 @@ sends the regroup task, so faces that indexing left alone (people/assignment.py)
 import logging
 
 from django.conf import settings
-from django.db.models import Max
+from django.db.models import Count, Max
 
 from media_index.models import Asset, Face
 from revsearch_site.celery import app as celery_app
@@ -33,8 +33,9 @@ class Regrouper:
         if not settings.PEOPLE_REGROUP_AFTER_FACES or not settings.PEOPLE_ASSIGN_ON_INDEX:
             return False
         since = max(newest_regrouped_face(), self.sent_up_to)
-        new = Face.objects.filter(id__gt=since).aggregate(newest=Max("id"))["newest"]
-        if new is None or Face.objects.filter(id__gt=since).count() < settings.PEOPLE_REGROUP_AFTER_FACES:
+        came = Face.objects.filter(id__gt=since).aggregate(newest=Max("id"), count=Count("id"))
+        new = came["newest"]
+        if new is None or came["count"] < settings.PEOPLE_REGROUP_AFTER_FACES:
             return False
         if Asset.objects.filter(status__in=Asset.UNFINISHED).exists():
             return False  # indexing first: the rebuild sees every face once the queue is idle
