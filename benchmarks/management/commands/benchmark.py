@@ -24,7 +24,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true", dest="as_json", help="Print the figures as JSON.")
         sections = ",".join(runner.SECTIONS)
-        parser.add_argument("--only", default=sections, help=f"Sections to run, comma-separated: {sections}.")
+        parser.add_argument(
+            "--only",
+            default=sections,
+            help=f"Sections to run, comma-separated: {sections}; also {','.join(runner.ON_REQUEST)} (not by default).",
+        )
         parser.add_argument("--photos", type=int, default=1000, help="LFW photos for the inbox (default 1000).")
         parser.add_argument("--workers", default="1,2", help="Worker processes to measure with, comma-separated.")
         parser.add_argument("--search-faces", type=int, default=100_000, help="Faces indexed when searching.")
@@ -37,14 +41,18 @@ class Command(BaseCommand):
         )
         parser.add_argument("--people", type=int, default=10_000, help="People on the people page (10,000).")
         parser.add_argument(
+            "--video-minutes", type=int, default=60, help="Length of the long_video section's video (60 minutes)."
+        )
+        parser.add_argument(
             "--assign-rounds", type=int, default=2, help="Runs with assignment off and on, each (default 2)."
         )
 
     def handle(self, *args, as_json: bool, only: str, workers: str, vector_sizes: str, **options) -> None:
         sections = tuple(name.strip() for name in only.split(",") if name.strip())
-        unknown = set(sections) - set(runner.SECTIONS)
+        unknown = set(sections) - set(runner.SECTIONS) - set(runner.ON_REQUEST)
         if unknown:
-            raise CommandError(f"--only {only}: unknown {', '.join(sorted(unknown))}; choose from {runner.SECTIONS}")
+            choices = runner.SECTIONS + runner.ON_REQUEST
+            raise CommandError(f"--only {only}: unknown {', '.join(sorted(unknown))}; choose from {choices}")
         try:
             worker_counts = tuple(int(count) for count in workers.split(","))
             sizes = tuple(int(size) for size in vector_sizes.split(","))
@@ -66,6 +74,7 @@ class Command(BaseCommand):
                 people_faces=options["people_faces"],
                 people=options["people"],
                 assign_rounds=options["assign_rounds"],
+                video_minutes=options["video_minutes"],
                 say=say,
             )
         except soak.SoakError as error:
