@@ -19,7 +19,7 @@ import torch
 from django.conf import settings
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
-from media_index import dlib_embedder, face_models, face_weights, torchvision_compat
+from media_index import dlib_embedder, face_models, face_precision, face_weights, mtcnn, torchvision_compat
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,9 @@ CROP_SIZE = 160
 # 32 of 160 px, as in FaceNet's LFW protocol: it separates people better than no margin (docs/evaluation.md).
 CROP_MARGIN = 32
 EMBEDDING_BATCH = 32
+# MTCNN stays in float32 whatever FACE_PRECISION says: in bfloat16 its boxes moved (IoU down to 0.76 on the shared
+# photos) and it was slower (docs/performance.md, "Reduced precision"). `evaluate precision` sets it to measure that.
+BFLOAT16_DETECTOR = False
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,13 @@ Embed = Callable[
 class _Models:
     detector: torch.nn.Module
     embed: Embed
+    # "float32", or the parts in bfloat16 (as "embedder-bfloat16"): caches of embeddings keep precisions apart.
+    precision: str
 
 
 _lock = threading.Lock()
-_loaded: dict[str, _Models] = {}
+# By stored model name, FACE_PRECISION asked for and BFLOAT16_DETECTOR, so that an evaluation can hold both precisions.
+_loaded: dict[tuple[str, str, bool], _Models] = {}
 
 
 def _model(model: str | None) -> face_models.FaceModel:
@@ -89,12 +95,13 @@ def _build_embedder(weights: str) -> torch.nn.Module:
     return embedder
 
 
-def _build_embed(model: face_models.FaceModel) -> Embed:
-    """The entry's embedder: dlib's encoder on the boxes, or FaceNet on the crops."""
+def _build_embed(model: face_models.FaceModel, dtype: torch.dtype = torch.float32) -> Embed:
+    """The entry's embedder: dlib's encoder on the boxes, or FaceNet on the crops with its weights in dtype."""
     if model.family == "dlib":
         encode = dlib_embedder.load()
         return lambda images, boxes, crops: dlib_embedder.embed(encode, images, boxes)
-    embedder = _for_speed(_build_embedder(model.weights).eval())
+    # Weights converted once rather than autocast, which casts them again on every batch (same embeddings).
+    embedder = _for_speed(_build_embedder(model.weights).eval()).to(dtype)
     return lambda images, boxes, crops: _embed(embedder, crops)
 
 
@@ -118,23 +125,41 @@ def _models(model: str | None) -> _Models:
     """The detector and embedder for the FACE_MODEL key, loaded on first use."""
     entry = _model(model)
     name = entry.stored_name
+    key = (name, settings.FACE_PRECISION, BFLOAT16_DETECTOR)
     with _lock:
-        if name not in _loaded:
+        if key not in _loaded:
             started = time.monotonic()
             torchvision_compat.install()
             from facenet_pytorch import MTCNN
 
             torch.set_num_threads(settings.TORCH_THREADS)
+            chosen = face_precision.choose(settings.FACE_PRECISION, face_precision.cpu_flags())
             # Channels-last: this torch's max pooling, and so detection, is faster that way (same boxes).
             detector = MTCNN().eval().to(memory_format=torch.channels_last)
-            _loaded[name] = _Models(detector, _build_embed(entry))
+            in_bfloat16 = {
+                "detector": BFLOAT16_DETECTOR and chosen.dtype == torch.bfloat16,
+                "embedder": entry.family != "dlib" and chosen.dtype == torch.bfloat16,
+            }
+            if in_bfloat16["detector"]:
+                detector.pnet, detector.rnet, detector.onet = (
+                    face_precision.InBfloat16(net) for net in (detector.pnet, detector.rnet, detector.onet)
+                )
+            tag = "-".join(f"{part}-bfloat16" for part, reduced in in_bfloat16.items() if reduced) or "float32"
+            _loaded[key] = _Models(detector, _build_embed(entry, chosen.dtype), tag)
             logger.info(
-                "loaded face models %s in %.1f s (%d torch threads)",
+                "loaded face models %s in %.1f s (%d torch threads); face engine precision %s, detector %s",
                 name,
                 time.monotonic() - started,
                 settings.TORCH_THREADS,
+                "float32 (dlib's own)" if entry.family == "dlib" else f"{chosen.name} ({chosen.reason})",
+                "bfloat16" if in_bfloat16["detector"] else "float32",
             )
-        return _loaded[name]
+        return _loaded[key]
+
+
+def precision(model: str | None = None) -> str:
+    """What the loaded models compute in: "float32", or which of them run in bfloat16 (as "embedder-bfloat16")."""
+    return _models(model).precision
 
 
 def load(model: str | None = None) -> None:
@@ -185,8 +210,6 @@ def embed_faces(
 
 def _detect(detector: torch.nn.Module, images: list[PIL.Image.Image]) -> list[np.ndarray]:
     """MTCNN detections (n, 5) per image: x1, y1, x2, y2 in full-resolution pixels, then probability."""
-    from facenet_pytorch.models.utils.detect_face import detect_face
-
     width, height = images[0].size
     scale = min(1.0, settings.FACE_DETECT_MAX_SIDE / max(width, height))
     if scale < 1.0:
@@ -195,17 +218,11 @@ def _detect(detector: torch.nn.Module, images: list[PIL.Image.Image]) -> list[np
     # MTCNN's pyramid starts at its minimum face size: not searching for faces that FACE_MIN_SIZE drops
     # saves most of its time. Never below facenet-pytorch's default of 20 px.
     min_size = max(20.0, settings.FACE_MIN_SIZE * scale)
-    # detect_face is what MTCNN.detect wraps; calling it directly lets the minimum size vary per call.
-    batch_detections, _ = detect_face(
-        images,
-        min_size,
-        detector.pnet,
-        detector.rnet,
-        detector.onet,
-        detector.thresholds,
-        detector.factor,
-        detector.device,
-    )
+    # What MTCNN.detect runs (facenet-pytorch's detect_face), with the same boxes for less (mtcnn.py); called
+    # directly, the minimum size may vary per call.
+    nets = cast(tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module], (detector.pnet, detector.rnet, detector.onet))
+    thresholds = cast(tuple[float, float, float], detector.thresholds)
+    batch_detections = mtcnn.detect(images, min_size, nets, thresholds, cast(float, detector.factor))
     # The resized copy may not be exactly `scale` in both directions.
     to_full = np.array([width / images[0].width, height / images[0].height] * 2 + [1.0])
     return [np.asarray(detections, dtype=float).reshape(-1, 5) * to_full for detections in batch_detections]
@@ -240,10 +257,15 @@ def _crop(image: PIL.Image.Image, box: tuple[float, float, float, float]) -> PIL
 
 def _embed(embedder: torch.nn.Module, crops: list[PIL.Image.Image]) -> list[np.ndarray]:
     """Unit-norm float32 (512,) embeddings, with facenet-pytorch's fixed standardisation (x - 127.5) / 128."""
+    dtype = next(embedder.parameters()).dtype
     embeddings = []
     for start in range(0, len(crops), EMBEDDING_BATCH):
         pixels = np.stack([np.asarray(crop, dtype=np.float32) for crop in crops[start : start + EMBEDDING_BATCH]])
         # NHWC pixels seen as NCHW are already channels-last in memory.
         batch = (torch.from_numpy(pixels).permute(0, 3, 1, 2) - 127.5) / 128.0
-        embeddings.extend(embedder(batch.contiguous(memory_format=torch.channels_last)).numpy())
+        output = embedder(batch.to(dtype).contiguous(memory_format=torch.channels_last)).float()
+        if dtype != torch.float32:
+            # FaceNet normalises in its own dtype: bfloat16's 8-bit mantissa leaves norms up to 0.4% off one.
+            output = torch.nn.functional.normalize(output, dim=1)
+        embeddings.extend(output.numpy())
     return embeddings

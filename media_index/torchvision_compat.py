@@ -25,7 +25,8 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
 
     In numpy: each step is a few small array operations, which cost far less than torch's do on such small
     arrays (in torch the loop was a sixth of MTCNN's time on a video frame: docs/performance.md)."""
-    corners, ranks = boxes.detach().cpu().numpy(), scores.detach().cpu().numpy()
+    # float32 first: numpy has no bfloat16, which MTCNN's boxes and scores are under autocast.
+    corners, ranks = boxes.detach().cpu().float().numpy(), scores.detach().cpu().float().numpy()
     order = np.argsort(-ranks, kind="stable")
     x1, y1, x2, y2 = corners.T
     areas = (x2 - x1) * (y2 - y1)

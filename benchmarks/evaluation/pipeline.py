@@ -78,7 +78,9 @@ class EmbeddingCache:
 def embed_photos(photos: list[Path], model: str, cache_folder: Path) -> Embeddings:
     """One embedding per photo through the real pipeline, from the cache where it was computed before."""
     model_name, dimension = face_engine.model_name(model), face_engine.dimension(model)
-    cache = EmbeddingCache(cache_folder, model_name)
+    # Embeddings of another precision in a file of their own; float32's keeps the name it always had.
+    precision = face_engine.precision(model)
+    cache = EmbeddingCache(cache_folder, model_name if precision == "float32" else f"{model_name}-{precision}")
     vectors: dict[Path, np.ndarray | None] = {}
     several = 0
     for photo in tqdm(photos, desc=f"embedding ({model_name})", unit="photo", mininterval=2):

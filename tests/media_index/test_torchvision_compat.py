@@ -83,6 +83,18 @@ def test_batched_nms_keeps_overlapping_boxes_of_different_classes() -> None:
     assert keep.tolist() == [2, 1]
 
 
+def test_nms_takes_bfloat16_boxes_and_scores_as_under_autocast() -> None:
+    rng = np.random.default_rng(11)
+    boxes, scores, classes, threshold = random_case(rng)
+    while len(boxes) < 20:
+        boxes, scores, classes, threshold = random_case(rng)
+    # Whole coordinates below 256 and eighths are exact in bfloat16: the answer must be float32's.
+    keep = torchvision_compat.nms(torch.from_numpy(boxes).bfloat16(), torch.from_numpy(scores).bfloat16(), threshold)
+    assert keep.tolist() == reference_nms(boxes, scores, threshold)
+    bfloat16 = [torch.from_numpy(array).bfloat16() for array in (boxes, scores)]
+    assert torchvision_compat.batched_nms(*bfloat16, torch.from_numpy(classes), threshold).dtype == torch.int64
+
+
 def test_to_tensor_makes_chw_without_scaling() -> None:
     picture = np.random.default_rng(1).uniform(0, 255, size=(5, 7, 3)).astype(np.float32)
     tensor = torchvision_compat.to_tensor(picture)

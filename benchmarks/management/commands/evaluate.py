@@ -2,6 +2,7 @@
 
 lfw: verification, retrieval and the pair calibration. clusters: how well faces are grouped into people (ours,
 DBSCAN, HDBSCAN), and the open-set identification threshold (benchmarks/evaluation/clusters.py, openset.py).
+precision: float32 against bfloat16, LFW accuracy and MTCNN's boxes (benchmarks/evaluation/precision.py).
 """
 
 import functools
@@ -14,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from benchmarks.evaluation import clusters, clusters_report, lfw, openset, pipeline, report
+from benchmarks.evaluation import clusters, clusters_report, lfw, openset, pipeline, precision, report
 from media_index import face_engine, vector_store
 from media_index.models import Calibration
 from revsearch_site import processes
@@ -25,11 +26,12 @@ class Command(BaseCommand):
         "Evaluate face models on LFW. lfw: verification (10-fold), retrieval through Milvus, kNN accuracy and"
         " detection, side by side with a baseline; writes metrics.json, report.md and plots, and calibrates the search"
         " score. clusters: groups the photos of LFW's people into people (ours, DBSCAN, HDBSCAN) and calibrates the"
-        " open-set identification threshold."
+        " open-set identification threshold. precision: LFW accuracy and embedding speed with FaceNet in float32 and"
+        " bfloat16, and MTCNN's boxes and speed in both on the shared photos (the gate for REVSEARCH_FACE_PRECISION)."
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("benchmark", choices=["lfw", "clusters"])
+        parser.add_argument("benchmark", choices=["lfw", "clusters", "precision"])
         parser.add_argument(
             "--data", type=Path, default=settings.DATA_DIR / "lfw", help="LFW folder (default: %(default)s)."
         )
@@ -74,6 +76,8 @@ class Command(BaseCommand):
         chosen = lfw.limit_pairs(chosen, limit)
         if not chosen:
             raise CommandError(f"no pair of {pairs_file} has both photos under {data}")
+        if options["benchmark"] == "precision":
+            return self.precision(chosen, out, model)
         self.stdout.write(
             f"{len(chosen)} pairs of {pairs_file.name}, {len(lfw.photos_of(chosen))} photos"
             f" ({len(missing)} named photos missing); models: {', '.join(models)}"
@@ -133,6 +137,33 @@ class Command(BaseCommand):
                 f"calibrated {run.model}: same person below {run.verification.threshold:.3f},"
                 f" score 50 at {run.calibration.midpoint:.3f}"
             )
+
+    def precision(self, pairs: list[lfw.Pair], out: Path, model: str) -> None:
+        """The reduced-precision gate: boxes on the shared photos first (a minute), then LFW (long)."""
+        photos = precision.shared_photos(settings.DATA_DIR)
+        self.stdout.write(
+            f"{len(photos)} shared photos, {len(pairs)} LFW pairs; {settings.TORCH_THREADS} torch threads"
+        )
+        boxes = precision.boxes_at_both(photos, model)
+        detector, default = boxes["bfloat16_detector"], boxes["default"]
+        self.stdout.write(
+            f"MTCNN on {boxes['photos']} photos: {detector['faces']} faces in float32, {detector['faces_other']} in"
+            f" bfloat16 (count differs in {len(detector['count_differs'])} photos), worst IoU {detector['worst_iou']}"
+            f" ({detector['worst_photo']}), {detector['faces_below_gate']} faces under {precision.IOU_GATE};"
+            f" detect ms a face {boxes['detect_ms_per_face']}; gate passed: {detector['passes']}."
+            f" As configured ({default['precision']}): worst IoU {default['worst_iou']},"
+            f" count differs in {len(default['count_differs'])} photos"
+        )
+        verification = precision.lfw_at_both(pairs, model)
+        self.stdout.write(
+            f"LFW {verification['pairs']} pairs ({verification['faces']} faces): accuracy {verification['accuracy']},"
+            f" embed ms a face {verification['embed_ms_per_face']}, float32-bfloat16 embedding distance"
+            f" {verification['embedding_distance']}; gate passed: {verification['passes']}"
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        record = {"torch_threads": settings.TORCH_THREADS, "boxes": boxes, "lfw": verification}
+        (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+        self.stdout.write(f"wrote {out / 'metrics.json'}")
 
     def clusters(self, data: Path, limit: int | None, out: Path, model: str, options: dict) -> None:
         """Embed LFW's people once per model, measure the open set on each and the grouping on the first."""
