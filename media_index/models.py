@@ -176,6 +176,30 @@ class Face(models.Model):
         return [self.left, self.top, self.right, self.bottom]
 
 
+class Track(models.Model):
+    """One person continuously on screen in a video, as faces linked across sampled frames: the moment it makes.
+
+    Its edges lie between sampled frames: at a shot cut where the track begins or ends at one, else refined by
+    decoding the stretch between the two sampled frames (media_index/spans.py); provisional until then.
+    """
+
+    face = models.OneToOneField(
+        Face, primary_key=True, on_delete=models.CASCADE, related_name="+",
+        help_text="Its first face: the track's faces hold this face's id in Face.track.",
+    )  # fmt: skip
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="tracks")
+    start = models.FloatField(help_text="Seconds from the video's first frame: the first frame with the person.")
+    end = models.FloatField(help_text="Seconds from the video's first frame: the end of the last frame with them.")
+    start_settled = models.BooleanField(default=False, help_text="Whether start is final (refined, or a shot cut).")
+    end_settled = models.BooleanField(default=False, help_text="Whether end is final (the track has ended).")
+
+    class Meta:
+        ordering = ["asset_id", "start"]
+
+    def __str__(self) -> str:
+        return f"track {self.pk} in {self.asset.name}, {self.start:.2f}-{self.end:.2f} s"
+
+
 class Calibration(models.Model):
     """How distances of one face model map to "same person" and to the 0-100 score, measured by `evaluate`."""
 

@@ -27,7 +27,7 @@ def link(previous: list[TrackedFace], current: list[TrackedFace], same_person: f
     for i, face in enumerate(current):
         for j, before in enumerate(previous):
             distance = float(np.linalg.norm(face.vector - before.vector))
-            if distance < same_person and _close(face.box, before.box):
+            if distance < same_person and near(face.box, before.box):
                 candidates.append((distance, i, j))
     continues: list[int | None] = [None] * len(current)
     taken: set[int] = set()
@@ -38,7 +38,8 @@ def link(previous: list[TrackedFace], current: list[TrackedFace], same_person: f
     return continues
 
 
-def _close(box: tuple[float, ...], before: tuple[float, ...]) -> bool:
+def near(box: tuple[float, ...], before: tuple[float, ...]) -> bool:
+    """Whether a box may continue a box of the sampled frame before: its centre moved MAX_SHIFT_WIDTHS at most."""
     width = max(box[2] - box[0], before[2] - before[0], 1.0)
     shift = np.hypot((box[0] + box[2] - before[0] - before[2]) / 2, (box[1] + box[3] - before[1] - before[3]) / 2)
     return bool(shift <= MAX_SHIFT_WIDTHS * width)

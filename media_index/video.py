@@ -1,7 +1,7 @@
 """Video sampling: stream the sampled frames of a probed video out of ffmpeg, one at a time.
 
 Frames keep their real presentation times: ffmpeg's `select` filter picks the first frame of each sampling
-interval, `showinfo` reports that frame's time on stderr, and nothing is duplicated or resampled.
+interval and of each shot (shots.py), `showinfo` reports that frame's time on stderr, and nothing is duplicated.
 
 ffmpeg reads the inbox's containers only (video_probe.LOCAL_ONLY), frames are held to MAX_VIDEO_PIXELS and large
 ones scaled down inside ffmpeg, it is stopped when it goes VIDEO_STALL_SECONDS without a frame, and a stream is
@@ -29,13 +29,12 @@ import ffmpeg
 import PIL.Image
 from django.conf import settings
 
-from .video_probe import LOCAL_ONLY, LOG_LINE, UnreadableVideo, VideoInfo, guarded
+from . import shots, video_decode
+from .video_probe import LOG_LINE, UnreadableVideo, VideoInfo, guarded
 
 logger = logging.getLogger(__name__)
 
 FFMPEG = "ffmpeg"
-# Decoder threads: ffmpeg should not fight the face engine for the machine's two cores.
-DECODE_THREADS = 2
 # Seconds within which two times are the same frame's (frames are never this close together): the sampling
 # grid's lines move this much earlier, so that rounding never puts a frame exactly on a line in the interval
 # before it, and a resumed run skips the frame at `after` even if that time was rounded on its way back.
@@ -88,7 +87,7 @@ class Damage:
 
 
 def expected_frames(info: VideoInfo, sample_fps: float) -> int:
-    """How many frames sample_frames yields for the whole video, for progress (exact for a constant rate)."""
+    """How many frames sample_frames yields for the whole video, for progress (the grid's: shot cuts add more)."""
     frames = max(1, round(info.duration * info.fps))
     if sample_fps >= info.fps:
         return frames  # every interval holds at most one frame, so every frame is sampled
@@ -99,11 +98,11 @@ def expected_frames(info: VideoInfo, sample_fps: float) -> int:
 def sample_frames(
     path: Path, info: VideoInfo, sample_fps: float, after: float | None = None, first_index: int = 0
 ) -> "FrameSampler":
-    """The first frame of each 1/sample_fps interval (counted from the first frame), upright RGB, with its time.
+    """The first frame of each 1/sample_fps interval (counted from the first frame) and of each shot, upright RGB.
 
     1. ffmpeg decodes the video stream (from a keyframe a little before `after` when resuming) and `select`
-       keeps a frame when it starts a new interval of a grid anchored at the first frame, so a resumed run
-       keeps the same frames as an uninterrupted one; `showinfo` logs each kept frame's pts on stderr.
+       keeps a frame when it starts a new interval of a grid anchored at the first frame, or a new shot, so a
+       resumed run keeps the same frames as an uninterrupted one; `showinfo` logs each kept frame's pts on stderr.
     2. A thread drains stderr: it pairs the kept frames' times with the error lines logged before each.
     3. Frames are read from stdout one at a time and paired in order with their times; those before `after`,
        or within TIME_TOLERANCE after it, are skipped.
@@ -288,21 +287,9 @@ class _Decoding:
 
 def _start_ffmpeg(path: Path, info: VideoInfo, sample_fps: float, seek_to: float | None) -> subprocess.Popen:
     """ffmpeg writing the selected frames as raw RGB to stdout and its log (with showinfo's lines) to stderr."""
-    input_options: dict[str, int | str | None] = {
-        "threads": DECODE_THREADS,
-        "autorotate": 0,
-        "max_pixels": settings.MAX_VIDEO_PIXELS,
-        **LOCAL_ONLY,
-    }
-    if seek_to is not None:
-        # Seek on the container's own timeline (-seek_timestamp) to the keyframe before the target
-        # (-noaccurate_seek); -copyts keeps every frame's original time, so the grid below stays the same.
-        input_options |= {"ss": f"{max(0.0, seek_to):.6f}", "seek_timestamp": 1, "noaccurate_seek": None}
-    origin = info.start_time - TIME_TOLERANCE
-    # prev_t is the previous decoded frame's time: a frame is kept when its interval number is higher, and
-    # the first decoded frame is always kept (when resuming it lies before `after` and is skipped).
-    interval = f"floor((t-({origin:.9f}))*{sample_fps:.9f})"
-    selected = f"if(isnan(prev_t),1,gt({interval},{interval.replace('(t-', '(prev_t-')}))"
+    input_options = video_decode.input_options(seek_to)  # what is read and decoded, from where
+    # The first frame of each interval of the grid, and the first frame of each shot (see shots.py).
+    selected = shots.select_expression(info.start_time - TIME_TOLERANCE, sample_fps)
     stream = ffmpeg.input(str(path.absolute()), **input_options)["V:0"]
     stream = stream.filter("select", selected).filter("showinfo")
     # Only the kept frames are scaled and turned; large ones shrink before they are turned and piped.

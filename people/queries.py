@@ -22,7 +22,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.db.models.query import ModelIterable
 
-from media_index.models import Asset, Face
+from media_index.models import Asset, Face, Track
 
 from .models import Person
 
@@ -152,6 +152,11 @@ def person_appearances(person: Person) -> Appearances:
         key = (face.asset_id, face.track or face.pk)
         start, end, clearest = spans.get(key, (frame.timestamp, frame.timestamp, face))
         spans[key] = (min(start, frame.timestamp), max(end, frame.timestamp), clearest)
+    # A track's span (media_index/spans.py) runs from when the person comes on screen to when they leave.
+    tracked = Track.objects.in_bulk([track for _, track in spans])
+    for key, (_, _, clearest) in spans.items():
+        if (track := tracked.get(key[1])) is not None and track.asset_id == key[0]:
+            spans[key] = (track.start, track.end, clearest)
     photos = [PhotoAppearance(face.asset, face, _date(face.asset)) for face in best.values()]
     moments = [Moment(face.asset, start, end, face, _date(face.asset)) for start, end, face in spans.values()]
     moments.sort(key=lambda moment: (moment.date, moment.asset.pk, moment.start))

@@ -17,7 +17,7 @@ from PIL import Image
 
 from media_index import calibration, face_engine, vector_store
 from media_index.imaging import UnreadablePhoto, open_photo
-from media_index.models import Asset, Face, Frame
+from media_index.models import Asset, Face, Frame, Track
 from people.models import Person
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,9 @@ class SearchResult:
 
 # A video holds many faces of one person, so more faces are fetched than results shown.
 CANDIDATES_PER_RESULT = 10
+# Spans of one person less than this far apart (seconds) are one moment: a face missed in one sampled frame breaks
+# its track in two, whose refined edges meet again within about 1/8 s (media_index/spans.py).
+SPAN_JOIN = 0.25
 
 
 def search_image(
@@ -134,7 +137,7 @@ def find_matches(
 
     1. Fetch the nearest faces, more than top_k.
     2. A photo face is one result; a video is one result, at its nearest face.
-    3. For each video shown, gather its moments from every frame near the query.
+    3. For each video shown, gather its moments: the spans of its tracks near the query.
     Scores and "same person" come from the face model's calibration (scale), and so does naming a result's person:
     only within the open-set identification threshold, stricter than "same person".
     """
@@ -162,21 +165,38 @@ def find_matches(
 
 
 def video_moments(embedding: np.ndarray, asset: Asset, scale: calibration.ScoreScale) -> list[Moment]:
-    """When the person is on screen: frames called the same person, those within two sample intervals merged.
+    """When the person is on screen: the spans of the tracks of the faces called the same person, merged where
+    they overlap or nearly meet (SPAN_JOIN). A face whose track has no span (indexed before spans were kept) counts
+    as the run of sampled frames it is in, as moments were made then.
 
-    The nearest frame always counts, so a video shown as a result has at least one moment to play.
+    The nearest face always counts, so a video shown as a result has at least one moment to play.
     """
     hits = vector_store.search(embedding, asset.faces.count(), asset_id=asset.pk)
     near = [hit for hit in hits if scale.same_person(hit.distance)] or hits[:1]
+    faces = Face.objects.select_related("frame").in_bulk([hit.face_id for hit in near])
+    spans = Track.objects.in_bulk({face.track for face in faces.values() if face.track is not None})
+    pieces: list[tuple[float, float, vector_store.Hit]] = []
     best_per_frame: dict[float, vector_store.Hit] = {}
     for hit in near:  # nearest first, so the first hit of a frame is its best face
-        best_per_frame.setdefault(hit.timestamp, hit)
-    frames = {
-        face.pk: cast(Frame, face.frame)  # a video's faces all have their frame
-        for face in Face.objects.select_related("frame").filter(pk__in=[h.face_id for h in best_per_frame.values()])
-    }
-    ordered = sorted(best_per_frame.values(), key=lambda hit: hit.timestamp)
-    return [_moment(run, frames, scale) for run in runs(ordered, lambda hit: hit.timestamp)]
+        face = faces.get(hit.face_id)
+        if face is None:
+            continue  # deleted meanwhile
+        span = spans.get(face.track) if face.track is not None else None
+        if span is not None:
+            pieces.append((span.start, span.end, hit))
+        else:
+            best_per_frame.setdefault(hit.timestamp, hit)
+    for run in runs(sorted(best_per_frame.values(), key=lambda hit: hit.timestamp), lambda hit: hit.timestamp):
+        pieces.append((run[0].timestamp, run[-1].timestamp, min(run, key=lambda hit: hit.distance)))
+    merged: list[list] = []
+    for start, end, hit in sorted(pieces, key=lambda piece: piece[0]):
+        if merged and start <= merged[-1][1] + SPAN_JOIN:
+            merged[-1][1] = max(merged[-1][1], end)
+            merged[-1][2].append(hit)
+        else:
+            merged.append([start, end, [hit]])
+    frames = {pk: cast(Frame, face.frame) for pk, face in faces.items()}  # a video's faces all have their frame
+    return [_moment(start, end, group, frames, scale) for start, end, group in merged]
 
 
 def runs(items: list[T], time_of: Callable[[T], float]) -> list[list[T]]:
@@ -196,12 +216,13 @@ def face_moments(asset: Asset) -> list[list[Frame]]:
     return runs(list(asset.frames.filter(faces__isnull=False).distinct().order_by("index")), lambda f: f.timestamp)
 
 
-def _moment(run: list[vector_store.Hit], frames: dict[int, Frame], scale: calibration.ScoreScale) -> Moment:
-    best = min(run, key=lambda hit: hit.distance)
+def _moment(
+    start: float, end: float, hits: list[vector_store.Hit], frames: dict[int, Frame], scale: calibration.ScoreScale
+) -> Moment:
+    best = min(hits, key=lambda hit: hit.distance)
     return Moment(
-        run[0].timestamp, run[-1].timestamp, best.distance, scale.score(best.distance), frames[best.face_id],
-        scale.same_person(best.distance),
-    )  # fmt: skip
+        start, end, best.distance, scale.score(best.distance), frames[best.face_id], scale.same_person(best.distance)
+    )
 
 
 def search_photo(

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from media_index import video, video_probe
+from media_index import shots, video, video_probe
 from tests.conftest import DATA_DIR, EXAMPLES, SAMPLES
 
 pytestmark = pytest.mark.processes
@@ -15,6 +15,8 @@ pytestmark = pytest.mark.processes
 HAMILTON = EXAMPLES / "short_hamilton_clip.mp4"  # 640x360, 29.97 fps, first frame at 0.852 s
 CROWD = DATA_DIR / "facenet-pytorch" / "examples" / "video.mp4"  # 1920x1080, 25 fps, starts at 0
 HALF_FRAME = 0.5 / 29.97
+# The Hamilton clip's shot cuts from its first frame (annotations/README.md: 1.511, 3.580, 7.884 s container time).
+HAMILTON_CUTS = (0.659, 2.728, 7.032)
 
 
 def ffmpeg(*arguments: str | Path) -> None:
@@ -23,6 +25,15 @@ def ffmpeg(*arguments: str | Path) -> None:
 
 def sampled(path: Path, sample_fps: float, **options) -> list[video.SampledFrame]:
     return list(video.sample_frames(path, video_probe.probe(path), sample_fps, **options))
+
+
+def on_grid(frames: list[video.SampledFrame], sample_fps: float) -> list[video.SampledFrame]:
+    """The frames sampled for the grid, without those kept for a shot cut alone."""
+    return [
+        frame
+        for before, frame in zip([None, *frames], frames, strict=False)
+        if not shots.is_cut(before and before.timestamp, frame.timestamp, sample_fps)
+    ]
 
 
 def ffmpeg_children() -> list[int]:
@@ -83,9 +94,11 @@ def test_probe_crowd_video() -> None:
 
 @pytest.mark.shared_data
 def test_one_frame_a_second_at_real_frame_times() -> None:
-    frames = sampled(HAMILTON, 1)
+    everything = sampled(HAMILTON, 1)
+    assert [frame.index for frame in everything] == list(range(13))
+    frames = on_grid(everything, 1)
     timestamps = [frame.timestamp for frame in frames]
-    assert [frame.index for frame in frames] == list(range(10))
+    assert len(frames) == 10
     assert timestamps[0] == 0.0
     assert np.diff(timestamps) == pytest.approx(np.ones(9), abs=HALF_FRAME)
     # Times of real frames, counted from the first: whole multiples of the frame duration, not a 1 s grid.
@@ -95,7 +108,7 @@ def test_one_frame_a_second_at_real_frame_times() -> None:
 
 @pytest.mark.shared_data
 def test_two_frames_a_second_and_the_frames_are_real() -> None:
-    frames = sampled(HAMILTON, 2)
+    frames = on_grid(sampled(HAMILTON, 2), 2)
     assert len(frames) in (19, 20)  # the last frame is at 9.14 s: the interval from 9.5 s has none
     assert np.diff([frame.timestamp for frame in frames]) == pytest.approx(np.full(len(frames) - 1, 0.5), abs=0.034)
     # Near 0.5 s the wide shot of the stage; near 5 s Miranda's close-up (2.73-7.03 s from the first frame).
@@ -111,8 +124,19 @@ def test_two_frames_a_second_and_the_frames_are_real() -> None:
     [(HAMILTON, 1), (HAMILTON, 2), (HAMILTON, 30), (CROWD, 1), (CROWD, 2)],
 )
 @pytest.mark.shared_data
-def test_expected_frames_is_what_sampling_yields(path: Path, sample_fps: float) -> None:
-    assert video.expected_frames(video_probe.probe(path), sample_fps) == len(sampled(path, sample_fps))
+def test_expected_frames_is_what_sampling_yields_on_the_grid(path: Path, sample_fps: float) -> None:
+    assert video.expected_frames(video_probe.probe(path), sample_fps) == len(
+        on_grid(sampled(path, sample_fps), sample_fps)
+    )
+
+
+@pytest.mark.parametrize("sample_fps", [1, 2])
+@pytest.mark.shared_data
+def test_the_first_frame_of_each_shot_is_sampled_too(sample_fps: float) -> None:
+    frames = sampled(HAMILTON, sample_fps)
+    cuts = [frame.timestamp for frame in frames if frame not in on_grid(frames, sample_fps)]
+    assert cuts == pytest.approx(HAMILTON_CUTS, abs=HALF_FRAME)
+    assert [frame.index for frame in frames] == list(range(len(frames)))
 
 
 @pytest.mark.parametrize(
@@ -190,7 +214,7 @@ def test_a_video_cut_short_keeps_its_frames_and_warns_of_the_rest(made: Path) ->
     path = made / "half_faststart.mp4"
     info = video_probe.probe(path)  # the header survived: probing cannot tell
     frames = video.sample_frames(path, info, 1)
-    assert [round(frame.timestamp) for frame in frames] == [0, 1, 2, 3, 4]
+    assert [round(frame.timestamp) for frame in on_grid(list(frames), 1)] == [0, 1, 2, 3, 4]
     [warning] = frames.warnings
     assert warning.startswith("damaged from 4.00 s to the end: ") and "Invalid NAL unit size" in warning
     assert ffmpeg_children() == []

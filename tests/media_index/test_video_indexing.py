@@ -49,6 +49,7 @@ def queued_video(tmp_path, monkeypatch, vector_store_on, media_root, settings):
     from media_index import tasks
 
     settings.VIDEO_CHUNK_FRAMES = 4
+    settings.VIDEO_REFINE_EDGES = False  # the faked engine finds nothing to refine with (see test_spans.py)
     sent = []
     monkeypatch.setattr(tasks.index_asset_task, "apply_async", lambda args, task_id: sent.append((args[0], task_id)))
 
@@ -69,7 +70,9 @@ def test_a_video_is_indexed_frame_by_frame(engine, queued_video, vector_store_on
     asset = queued_video()
     assert indexing.index_asset(asset.pk) == Asset.Status.INDEXED
     asset.refresh_from_db()
-    expected = video.expected_frames(video_probe.probe(Path(asset.path)), 1.0)
+    # The grid's 10 frames and the first frames of the 3 shots that start between them.
+    expected = len(list(video.sample_frames(HAMILTON, video_probe.probe(HAMILTON), 1.0)))
+    assert expected == video.expected_frames(video_probe.probe(HAMILTON), 1.0) + 3
     assert asset.frames_total == expected and asset.frames_done == expected
     assert asset.duration == pytest.approx(9.17, abs=0.05)
     times = frame_times(asset)

@@ -3,8 +3,9 @@
 from datetime import UTC, datetime
 
 import pytest
+from django.db.models import F
 
-from media_index.models import Asset, Frame
+from media_index.models import Asset, Face, Frame, Track
 from people import queries
 from people.models import Person
 from tests.people.conftest import make_asset, make_face
@@ -64,6 +65,13 @@ def test_a_person_appears_in_photos_and_in_moments_by_date(archive):
     assert found.photos[1].face == archive["clearest"]
     assert [(moment.start, moment.end) for moment in found.moments] == [(0.0, 0.5), (1.5, 1.5)]
     assert found.moments[0].face.probability == 0.999
+
+
+def test_a_moment_of_a_track_with_a_span_runs_from_its_start_to_its_end(archive):
+    first = Face.objects.get(track=F("pk"))
+    Track.objects.create(face=first, asset=first.asset, start=0.0, end=0.87, start_settled=True, end_settled=True)
+    found = queries.person_appearances(archive["ada"])
+    assert [(moment.start, moment.end) for moment in found.moments] == [(0.0, 0.87), (1.5, 1.5)]
 
 
 def test_people_are_found_by_name_in_any_case_or_by_id(archive):

@@ -10,6 +10,7 @@ from media_index import face_engine, indexing
 from media_index.models import Asset, Face
 from tests.media_index.conftest import fake_face
 from tests.media_index.test_video_indexing import queued_video  # noqa: F401 - a fixture
+from tests.media_index.test_video_limits import generated
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes, pytest.mark.shared_data]
 
@@ -39,8 +40,9 @@ def on_screen(monkeypatch, settings):
     monkeypatch.setattr(face_engine, "model_name", lambda: "test-model")
 
 
-def test_consecutive_frames_of_one_person_are_one_track_and_one_person(on_screen, queued_video):  # noqa: F811
-    asset = queued_video()  # 10 sampled frames, stored 4 at a time
+def test_consecutive_frames_of_one_person_are_one_track_and_one_person(on_screen, queued_video, tmp_path):  # noqa: F811
+    # 10 sampled frames of one shot (a track ends at a shot cut: media_index/test_spans.py), stored 4 at a time.
+    asset = queued_video(generated(tmp_path / "source.mp4", 10))
     assert indexing.index_asset(asset.pk) == Asset.Status.INDEXED
     faces = list(Face.objects.filter(asset=asset).order_by("frame__index"))
     assert len(faces) == 10

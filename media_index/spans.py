@@ -1,0 +1,229 @@
+"""Track spans: when each person is on screen in a video, to a fraction of the sampling interval.
+
+A track runs from its first sampled frame to its last, so its true edges lie in the stretches between those frames
+and the sampled frames around them. An edge at a shot cut is exact: a track whose first frame was sampled for a cut
+starts there, and one whose next sampled frame is a cut ends there. Any other edge (someone walks in or out, the
+video ends) is refined by decoding its stretch at REFINE_FPS and bisecting on whether the frame holds a face of the
+track (a box near the edge's and a vector within the same-person threshold): a few detections place it to within
+half a probe interval. Edges are settled chunk by chunk, as soon as they are known, so that a video's last chunk
+has no more left than any other, and whatever a killed run left open is settled by the next one.
+"""
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q
+
+from . import calibration, face_engine, shots, tracks, vector_store, video
+from .models import Asset, Face, Frame, Track
+from .video_probe import UnreadableVideo, VideoInfo
+
+logger = logging.getLogger(__name__)
+
+# Frames a second decoded in a stretch being refined: an edge lands within half of 1/REFINE_FPS of the truth.
+REFINE_FPS = 8.0
+# At most this many probe frames of one stretch are held at once (a long sampling interval is probed more coarsely).
+MAX_PROBES = 16
+# Stretches less than this many seconds apart are decoded in one pass of ffmpeg: starting it and seeking (which
+# decodes from the keyframe before) cost more than decoding a few seconds on (docs/performance.md, "Moments").
+ONE_PASS_GAP = 5.0
+
+
+@dataclass(frozen=True, eq=False)
+class Edge:
+    """One edge to refine: the person is seen at one end of the stretch [after, before] and not at the other.
+
+    start edges: not seen at `after` (the sampled frame before), seen at `before`; end edges: the other way round.
+    `before` may be the video's end rather than a frame. box and vector are of the track's face next to the edge.
+    """
+
+    track: int
+    starts: bool
+    after: float
+    before: float
+    box: tuple[float, ...]
+    vector: np.ndarray
+
+
+Stretch = tuple[float, float]
+
+
+def refine(path: Path, info: VideoInfo, edges: Sequence[Edge], same_person: float) -> dict[tuple[int, bool], float]:
+    """Each edge's time (seconds from the first frame), by track and kind; edges of one stretch share its frames."""
+    stretches: dict[Stretch, list[Edge]] = defaultdict(list)
+    for edge in edges:
+        stretches[(edge.after, edge.before)].append(edge)
+    passes: list[list[Stretch]] = []
+    for stretch in sorted(stretches):
+        if passes and stretch[0] - passes[-1][-1][1] < ONE_PASS_GAP:
+            passes[-1].append(stretch)
+        else:
+            passes.append([stretch])
+    found: dict[tuple[int, bool], float] = {}
+    for one_pass in passes:
+        for stretch, probes in _probes(path, info, one_pass):
+            found |= _bisect(probes, *stretch, stretches[stretch], same_person)
+    return found
+
+
+def _probes(
+    path: Path, info: VideoInfo, stretches: list[Stretch]
+) -> Iterator[tuple[Stretch, list[video.SampledFrame]]]:
+    """Each stretch (in order, apart) with its frames strictly inside, about 1/REFINE_FPS apart, from one pass
+    of ffmpeg; a stretch that cannot be decoded has none. Only one stretch's frames are held at a time."""
+    rate = min(REFINE_FPS, MAX_PROBES / max(max(before - after for after, before in stretches), 1e-6))
+    waiting = iter(stretches)
+    current: Stretch | None = next(waiting)
+    probes: list[video.SampledFrame] = []
+    frames = video.sample_frames(path, info, rate, after=stretches[0][0])
+    try:
+        for frame in frames:
+            while current is not None and frame.timestamp >= current[1] - shots.TOLERANCE:
+                yield current, probes
+                current, probes = next(waiting, None), []
+            if current is None:
+                break
+            if frame.timestamp > current[0] + shots.TOLERANCE:
+                probes.append(frame)
+    except UnreadableVideo as error:
+        logger.warning("%s: stretches from %.2f s could not be decoded, their edges stay unrefined: %s",
+                       path, current[0] if current else stretches[0][0], error)  # fmt: skip
+    finally:
+        frames.close()
+    while current is not None:  # the video ended first, or its decoding failed
+        yield current, probes
+        current, probes = next(waiting, None), []
+
+
+def _bisect(
+    probes: list[video.SampledFrame], after: float, before: float, edges: list[Edge], same_person: float
+) -> dict[tuple[int, bool], float]:
+    """Bisect every edge of one stretch at once; each round's probe frames are searched together, and only once.
+
+    Positions 0 and len(probes) + 1 are the stretch's ends, whose answer is known; an edge ends up between the
+    last position on its near side and the first on its far side, and is put halfway between their times.
+    """
+    times = [after, *(probe.timestamp for probe in probes), before]
+    faces: dict[int, list[face_engine.Face]] = {}
+    # [low, high): low is on the side where the track is not (start edges) or is (end edges).
+    bounds = {edge: [0, len(times) - 1] for edge in edges}
+    while todo := {edge: (low + high) // 2 for edge, (low, high) in bounds.items() if high - low > 1}:
+        wanted = sorted({position for position in todo.values() if position not in faces})
+        faces |= zip(wanted, _faces_near([probes[p - 1].image for p in wanted], edges), strict=True)
+        for edge, position in todo.items():
+            seen = _holds(faces[position], edge, same_person)
+            bounds[edge][0 if seen != edge.starts else 1] = position
+    return {(edge.track, edge.starts): (times[low] + times[high]) / 2 for edge, (low, high) in bounds.items()}
+
+
+def _faces_near(images: list[PIL.Image.Image], edges: list[Edge]) -> list[list[face_engine.Face]]:
+    """The faces of same-size frames that may continue one of the edges' faces: detected only in the part of the
+    frame those can be in, and embedded only when their box is near one of the edges' boxes."""
+    width, height = images[0].size
+    reach = tracks.MAX_SHIFT_WIDTHS + 1.0  # the box's centre may move this many widths; its far side half a width
+    sides = [max(edge.box[2] - edge.box[0], edge.box[3] - edge.box[1]) for edge in edges]
+    left = max(0, int(min(edge.box[0] - reach * side for edge, side in zip(edges, sides, strict=True))))
+    top = max(0, int(min(edge.box[1] - reach * side for edge, side in zip(edges, sides, strict=True))))
+    right = min(width, int(max(edge.box[2] + reach * side for edge, side in zip(edges, sides, strict=True))) + 1)
+    bottom = min(height, int(max(edge.box[3] + reach * side for edge, side in zip(edges, sides, strict=True))) + 1)
+    found = face_engine.detect_faces([image.crop((left, top, right, bottom)) for image in images])
+    shifted = [
+        [
+            (box, probability)
+            for (x1, y1, x2, y2), probability in detections
+            if any(tracks.near(box := (x1 + left, y1 + top, x2 + left, y2 + top), edge.box) for edge in edges)
+        ]
+        for detections in found
+    ]
+    return face_engine.embed_faces(images, shifted)
+
+
+def _holds(found: Iterable[face_engine.Face], edge: Edge, same_person: float) -> bool:
+    """Whether a probe frame holds a face of the edge's track: a box near the edge's and the same person."""
+    here = [tracks.TrackedFace(face.box, face.embedding) for face in found]
+    return tracks.link([tracks.TrackedFace(edge.box, edge.vector)], here, same_person) != [None] * len(here)
+
+
+def settle(asset: Asset, path: Path, info: VideoInfo, finished: bool = False) -> int:
+    """Give the asset's open tracks every edge known by now; returns how many were placed between sampled frames.
+
+    A start is known once the track exists; an end once the sampled frame after its last face is stored (or, with
+    `finished`, the video has no more). Edges at shot cuts and at the first frame need no decoding; the others
+    are refined (REVSEARCH_VIDEO_REFINE_EDGES) or put halfway between the two sampled frames.
+    """
+    started = time.monotonic()
+    open_tracks = list(
+        Track.objects.filter(asset=asset)
+        .filter(Q(start_settled=False) | Q(end_settled=False))
+        .select_related("face__frame")
+    )
+    if not open_tracks:
+        return 0
+    done, fps = asset.frames_done, settings.VIDEO_SAMPLE_FPS
+    last_index = dict(
+        Face.objects.filter(track__in=[track.pk for track in open_tracks], frame__index__lt=done)
+        .values_list("track")
+        .annotate(last=Max("frame__index"))
+    )
+    at_last = Q(pk__in=[])
+    for track_id, index in last_index.items():
+        at_last |= Q(track=track_id, frame__index=index)
+    last_faces = {face.track: face for face in Face.objects.filter(at_last, asset=asset).select_related("frame")}
+    needed = {track.face.frame.index - 1 for track in open_tracks if track.face.frame}
+    needed |= {index + 1 for index in last_index.values()}
+    times = dict(Frame.objects.filter(asset=asset, index__in=needed, index__lt=done).values_list("index", "timestamp"))
+    pending: list[tuple[Track, bool, float, float, Face]] = []  # track, starts, after, before, the face beside it
+    for track in open_tracks:
+        first, last = track.face, last_faces.get(track.pk)
+        if first.frame is None or last is None or last.frame is None:
+            continue  # its faces are being replaced by a new run's
+        begins, ends = first.frame, last.frame
+        if not track.start_settled:
+            track.start, track.start_settled = begins.timestamp, True
+            before = times.get(begins.index - 1)
+            if before is not None and not shots.is_cut(before, begins.timestamp, fps):
+                pending.append((track, True, before, begins.timestamp, first))
+        track.end = ends.timestamp
+        following = times.get(ends.index + 1)
+        if following is not None and shots.is_cut(ends.timestamp, following, fps):
+            track.end, track.end_settled = following, True
+        elif following is not None or (finished and ends.index == done - 1):
+            track.end_settled = True
+            end = following if following is not None else max(info.duration, ends.timestamp)
+            pending.append((track, False, ends.timestamp, end, last))
+    placed = _place(path, info, pending)
+    for track, starts, *_ in pending:
+        if starts:
+            track.start = placed[(track.pk, True)]
+        else:
+            track.end = placed[(track.pk, False)]
+    with transaction.atomic():
+        Track.objects.bulk_update(open_tracks, ["start", "end", "start_settled", "end_settled"])
+    if pending:
+        logger.info("asset %s: %d track edges placed in %.2f s", asset.pk, len(pending), time.monotonic() - started)
+    return len(pending)
+
+
+def _place(
+    path: Path, info: VideoInfo, pending: list[tuple[Track, bool, float, float, Face]]
+) -> dict[tuple[int, bool], float]:
+    """The edges' times: refined by decoding, else (refinement off, or a face without its vector) halfway across."""
+    placed = {(track.pk, starts): (after + before) / 2 for track, starts, after, before, _ in pending}
+    if not pending or not settings.VIDEO_REFINE_EDGES:
+        return placed
+    vectors = vector_store.vectors_of([face.pk for *_, face in pending])
+    edges = [
+        Edge(track.pk, starts, after, before, tuple(face.box), vectors[face.pk])
+        for track, starts, after, before, face in pending
+        if face.pk in vectors
+    ]
+    same_person = calibration.for_model(face_engine.model_name()).threshold
+    return placed | refine(path, info, edges, same_person)
