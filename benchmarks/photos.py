@@ -97,7 +97,11 @@ def end_to_end(
     home = Path(tempfile.mkdtemp(prefix="revsearch-benchmark-")).resolve()
     instance = Instance(home, admin_password=secrets.token_urlsafe(16), workers=workers)
     instance.env |= env or {}
-    say(f"photos end to end: {len(photos)} LFW photos, {workers} worker process(es), service in {home}")
+    batch = instance.env.get("REVSEARCH_PHOTO_BATCH", settings.PHOTO_BATCH)
+    say(
+        f"photos end to end: {len(photos)} LFW photos, {workers} worker process(es), {batch} photo(s) a task,"
+        f" service in {home}"
+    )
     try:
         instance.prepare().start()
         before = {process.pid: process.cpu_seconds for process in service_processes(instance.serve.pid)}

@@ -17,10 +17,12 @@ from benchmarks import soak
 from benchmarks.long_video import long_video
 from benchmarks.machine import machine
 from benchmarks.milvus_alone import milvus_latency
+from benchmarks.moments import moments_accuracy
 from benchmarks.people_page import page_scale
 from benchmarks.people_scale import assign_cost, cluster_scale
 from benchmarks.photos import STAGE_PHOTOS, end_to_end, stage_times
 from benchmarks.search_speed import search_latency
+from benchmarks.track_vectors import track_vectors, track_vectors_lines
 from benchmarks.versus import versus_face_recognition
 from benchmarks.videos import reference_videos, video_speed
 
@@ -28,7 +30,10 @@ logger = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
 
-SECTIONS = ("stages", "photos", "search", "video", "milvus", "versus", "people_assign", "people_cluster", "people_page")
+SECTIONS = (
+    "stages", "photos", "search", "video", "moments", "track_vectors", "milvus", "versus",
+    "people_assign", "people_cluster", "people_page",
+)  # fmt: skip
 # Sections run only when named in --only: they take long (an hour of video takes minutes to build and to index).
 ON_REQUEST = ("long_video",)
 # Sections that index LFW photos.
@@ -42,6 +47,8 @@ class Report:
     photos: list[dict] = field(default_factory=list)
     search: dict = field(default_factory=dict)
     video: list[dict] = field(default_factory=list)
+    moments: dict = field(default_factory=dict)
+    track_vectors: dict = field(default_factory=dict)
     milvus: list[dict] = field(default_factory=list)
     versus: dict = field(default_factory=dict)
     people_assign: dict = field(default_factory=dict)
@@ -67,6 +74,7 @@ def run(
     people: int = 10_000,
     assign_rounds: int = 2,
     video_minutes: int = 60,
+    photo_batches: tuple[int, ...] = (),
     say: Say = print,
 ) -> Report:
     """Every section asked for, in an order that keeps each measurement alone on the machine."""
@@ -80,14 +88,21 @@ def run(
         report.versus = versus_face_recognition(lfw, say)
     if "video" in sections:
         report.video = [video_speed(label, path, say) for label, path in reference_videos().items()]
+    if "moments" in sections:
+        report.moments = moments_accuracy(say)
+    if "track_vectors" in sections:
+        report.track_vectors = track_vectors(say)
     if {"photos", "search"} & set(sections):
         counts = workers if "photos" in sections else workers[-1:]
-        for count in counts:
-            last = count == counts[-1]
+        # REVSEARCH_PHOTO_BATCH of each photos run: several, to compare them in one run (the last one is searched).
+        batches = photo_batches if "photos" in sections and photo_batches else (settings.PHOTO_BATCH,)
+        for count, batch in [(count, batch) for count in counts for batch in batches]:
+            last = (count, batch) == (counts[-1], batches[-1])
             then = (lambda instance: search_latency(instance, queries, search_faces, searches, say)) if last else None
-            figures, search = end_to_end(dropped, lfw, count, say, then=then if "search" in sections else None)
+            env = {"REVSEARCH_PHOTO_BATCH": str(batch)}
+            figures, search = end_to_end(dropped, lfw, count, say, then=then if "search" in sections else None, env=env)
             if "photos" in sections:
-                report.photos.append(figures)
+                report.photos.append(figures | {"photo_batch": batch})
             if search:
                 report.search = search
     if "milvus" in sections:
@@ -118,7 +133,10 @@ def summary_lines(report: Report) -> list[str]:
             + f"; embed {report.stages['embed_ms_per_face']} ms a face"
         )
     for run in report.photos:
-        lines.append(f"end to end, {run['workers']} worker(s): {run['photos_per_second']} photos/s, {run['seconds']} s")
+        lines.append(
+            f"end to end, {run['workers']} worker(s), {run.get('photo_batch')} photo(s) a task:"
+            f" {run['photos_per_second']} photos/s, {run['seconds']} s"
+        )
         lines.append(
             "  peak memory: "
             + ", ".join(f"{p['name']} {p['peak_rss_mb']:.0f} MB" for p in run["processes"] if p["peak_rss_mb"] > 5)
@@ -130,7 +148,22 @@ def summary_lines(report: Report) -> list[str]:
             f" p95 {latency.get('p95')} ms"
         )
     for run in report.video:
-        lines.append(f"video {run['label']} ({run['size']}): {run['realtime_factor']}x real time")
+        line = f"video {run['label']} ({run['size']}): {run['realtime_factor']}x real time ({run.get('precision')})"
+        if versus := run.get("versus_reference"):
+            line += (
+                f"; in float32 {versus['float32']['realtime_factor']}x against the reference pipeline's"
+                f" {versus['reference']['realtime_factor']}x ({versus['speedup']}x as fast), finding"
+                f" {100 * versus['recall']:.1f}% of its {versus['reference_faces']} faces"
+            )
+        lines.append(line)
+    for label, run in report.moments.items():
+        before, refined = run["before"], run["refined"]
+        lines.append(
+            f"moments {label}: edges {before['mean_error']} s mean, {before['max_error']} s max before ->"
+            f" {refined['mean_error']} s mean, {refined['max_error']} s max (target 0.25 s; missed"
+            f" {refined['missed']}); placing them {refined['settle_share_of_video']} of the video's length"
+        )
+    lines += track_vectors_lines(report.track_vectors)
     for run in report.milvus:
         lines.append(
             f"Milvus {run['server']} at {run['vectors']:,}: p50 {run['p50_ms']} ms, p95 {run['p95_ms']} ms,"

@@ -1,11 +1,15 @@
 """Queue dispatch: every indexing task is sent once its asset's row is committed, under an id only it holds."""
 
+import contextlib
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from revsearch_site.celery import app as celery_app
 
@@ -15,6 +19,9 @@ logger = logging.getLogger(__name__)
 
 # By name, so that sending needs none of the worker's code (media_index.tasks imports the indexing, which sends).
 INDEX_TASK = "media_index.tasks.index_asset_task"
+INDEX_PHOTOS_TASK = "media_index.tasks.index_photos_task"
+# Inside photos_together: the (asset, task id) of the photos committed and not sent yet, per thread.
+_gathering = threading.local()
 
 
 def enqueue(asset: Asset) -> None:
@@ -26,7 +33,58 @@ def enqueue(asset: Asset) -> None:
     """
     task_id = str(uuid.uuid4())
     Asset.objects.filter(pk=asset.pk).update(task_id=task_id, task_sent=False)
-    transaction.on_commit(lambda: _send(asset.pk, task_id))
+    photos = getattr(_gathering, "photos", None)
+    if photos is not None and asset.kind == Asset.Kind.IMAGE:
+        transaction.on_commit(lambda: _gather(photos, asset.pk, task_id))
+    else:
+        transaction.on_commit(lambda: _send([asset.pk], task_id))
+
+
+@contextlib.contextmanager
+def photos_together() -> Iterator[None]:
+    """Photos queued inside the block are sent PHOTO_BATCH to a task (the watcher's arrivals); others as they come.
+
+    Each photo first gets a task id of its own (enqueue); a batch's task then takes over the ids of those whose id is
+    still that one, each by a compare-and-set, so a photo re-queued meanwhile stays with its own task. Those never
+    sent (the watcher stopped, the queue down) keep `task_sent` false, and send_unsent sends them one by one.
+    """
+    if getattr(_gathering, "photos", None) is not None or settings.PHOTO_BATCH <= 1:
+        yield
+        return
+    _gathering.photos = []
+    try:
+        yield
+    finally:
+        photos, _gathering.photos = _gathering.photos, None
+        _send_together(photos)
+
+
+def _gather(photos: list[tuple[int, str]], asset_id: int, task_id: str) -> None:
+    """Hold a committed photo for its batch; a full batch goes at once, so a long catch-up keeps the workers busy."""
+    if photos is not getattr(_gathering, "photos", None):
+        _send([asset_id], task_id)  # committed after its block ended
+        return
+    photos.append((asset_id, task_id))
+    if len(photos) >= settings.PHOTO_BATCH:
+        _send_together(photos[:])
+        photos.clear()
+
+
+def _send_together(photos: list[tuple[int, str]]) -> None:
+    """Send the photos PHOTO_BATCH to a task, under the task's id (a photo alone keeps its own task)."""
+    for start in range(0, len(photos), settings.PHOTO_BATCH):
+        batch = photos[start : start + settings.PHOTO_BATCH]
+        if len(batch) == 1:
+            _send([batch[0][0]], batch[0][1])
+            continue
+        task_id = str(uuid.uuid4())
+        queued_with = Q()
+        for asset_id, own_id in batch:
+            queued_with |= Q(pk=asset_id, task_id=own_id)
+        Asset.objects.filter(queued_with).update(task_id=task_id)
+        joined = Asset.objects.filter(pk__in=[asset_id for asset_id, _ in batch], task_id=task_id)
+        if asset_ids := sorted(joined.values_list("pk", flat=True)):
+            _send(asset_ids, task_id)
 
 
 # After a failed send, others are not tried for a while: each failure waits out the broker's own retries.
@@ -34,20 +92,24 @@ QUEUE_DOWN_PAUSE_SECONDS = 5.0
 _queue_down_until = 0.0
 
 
-def _send(asset_id: int, task_id: str) -> bool:
-    """Put one indexing task on the queue; says whether it got there."""
+def _send(asset_ids: list[int], task_id: str) -> bool:
+    """Put one indexing task on the queue, for one asset or several photos; says whether it got there."""
     global _queue_down_until
     if time.monotonic() < _queue_down_until:
         return False
     try:
-        celery_app.tasks[INDEX_TASK].apply_async((asset_id,), task_id=task_id)
+        if len(asset_ids) == 1:
+            celery_app.tasks[INDEX_TASK].apply_async((asset_ids[0],), task_id=task_id)
+        else:
+            celery_app.tasks[INDEX_PHOTOS_TASK].apply_async((asset_ids,), task_id=task_id)
     except Exception as error:  # kombu raises several kinds when Redis is down; all mean "not sent"
         _queue_down_until = time.monotonic() + QUEUE_DOWN_PAUSE_SECONDS
         logger.warning(
-            "asset %s: the task queue is unreachable (%s); it is sent when the queue is back", asset_id, error
-        )
+            "%s %s: the task queue is unreachable (%s); sent when the queue is back",
+            "asset" if len(asset_ids) == 1 else "photos", ", ".join(map(str, asset_ids)), error,
+        )  # fmt: skip
         return False
-    Asset.objects.filter(pk=asset_id, task_id=task_id).update(task_sent=True)
+    Asset.objects.filter(pk__in=asset_ids, task_id=task_id).update(task_sent=True)
     return True
 
 
@@ -58,7 +120,7 @@ def send_unsent() -> int:
     for asset in unsent.only("pk").order_by("pk"):
         task_id = str(uuid.uuid4())
         Asset.objects.filter(pk=asset.pk).update(task_id=task_id)
-        if not _send(asset.pk, task_id):
+        if not _send([asset.pk], task_id):
             break
         sent += 1
     if sent:

@@ -15,23 +15,25 @@ from PIL import Image
 
 from people import assignment, blocklist, reindexing
 
-from . import calibration, face_engine, inbox, tracks, vector_store, video, video_probe
+from . import calibration, face_engine, inbox, shots, spans, tracks, vector_store, video, video_probe
 from .dispatch import enqueue
 from .imaging import UnreadablePhoto, jpeg, open_photo, taken_at
 from .intake import EMPTY_FILE, promote_duplicate
-from .models import Asset, Face, Frame
+from .models import Asset, Face, Frame, Track
 from .removal import clear_index, delete_files, drop_frames
 
 logger = logging.getLogger(__name__)
 
 PREVIEW_SIDE = 480
 FRAME_SIDE = 480
+# A photo and the faces found in it.
+FoundFaces = tuple[Image.Image, list[face_engine.Face]]
 
 
 def index_asset(asset_id: int, task_id: str | None = None) -> str | None:
     """Find, embed and store every face of one asset; returns the final status, or None if it did not end.
 
-    1. Claim the asset (see `_claim`); a task that is not the asset's current one claims nothing.
+    1. Claim the asset (see `claim`); a task that is not the asset's current one claims nothing.
     2. Photos: decode, find the faces, store them. Videos: sample frames from where the last run stopped,
        store them chunk by chunk, and hand over to a new task after VIDEO_SLICE_SECONDS (returns None).
     3. Mark the asset indexed or no_faces. A bad file ends `failed` with the reason and nothing stored;
@@ -39,10 +41,15 @@ def index_asset(asset_id: int, task_id: str | None = None) -> str | None:
        that killed the process indexing it WORKER_DEATH_LIMIT times, or ran past the task's soft time limit,
        ends `failed` too.
     """
-    asset, interrupted = _claim(asset_id, task_id)
+    asset, interrupted = claim(asset_id, task_id)
     if asset is None:
         logger.info("asset %s is not this task's to index; nothing to do", asset_id)
         return None
+    return index_claimed(asset, interrupted)
+
+
+def index_claimed(asset: Asset, interrupted: bool, found: FoundFaces | None = None) -> str | None:
+    """index_asset after the claim; `found` is a photo and its faces when they were found with others' (photo_batch)."""
     logger.info("indexing asset %s %s", asset.pk, asset.path)
 
     def fail_cut_short(error: str) -> str:
@@ -65,7 +72,7 @@ def index_asset(asset_id: int, task_id: str | None = None) -> str | None:
         if interrupted:
             _clear_interrupted(asset)
         if asset.kind == Asset.Kind.IMAGE:
-            faces = _index_photo(asset)
+            faces = _index_photo(asset, found)
         elif asset.kind == Asset.Kind.VIDEO:
             faces = _index_video(asset)
             if faces is None:
@@ -98,7 +105,7 @@ def index_asset(asset_id: int, task_id: str | None = None) -> str | None:
     return _finish(asset, status, "", faces=faces)
 
 
-def _claim(asset_id: int, task_id: str | None) -> tuple[Asset | None, bool]:
+def claim(asset_id: int, task_id: str | None) -> tuple[Asset | None, bool]:
     """Mark the asset processing if this run may index it; also says whether an earlier run was cut short.
 
     A task may claim the asset while its id is the asset's current one: queued; retrying after Milvus was down
@@ -151,14 +158,20 @@ def give_up(asset_id: int, error: Exception) -> str:
     )
 
 
-def _index_photo(asset: Asset) -> int:
+def read_photo(asset: Asset) -> Image.Image:
+    """The asset's photo, decoded from inside its inbox; raises what index_claimed turns into a failure."""
     path = Path(asset.path)
     if path.stat().st_size == 0:
         raise UnreadablePhoto(EMPTY_FILE)
     with inbox.open_inside(path, inbox.inbox_of(path)) as stream:
-        photo = open_photo(stream)
+        return open_photo(stream)
+
+
+def _index_photo(asset: Asset, found: FoundFaces | None = None) -> int:
+    photo, detected = found if found else (read_photo(asset), None)
     remembered = reindexing.remember(asset.faces.all())
-    detected = face_engine.find_faces(photo)
+    if detected is None:
+        detected = face_engine.find_faces(photo)
     faces = _without_forgotten(asset, detected + reindexing.drawn_again(photo, remembered, detected))
     _store_faces(asset, faces, photo, remembered)
     return len(faces)
@@ -194,6 +207,9 @@ def _index_video(asset: Asset) -> int | None:
     try:
         while chunk := list(itertools.islice(frames, settings.VIDEO_CHUNK_FRAMES)):
             _store_frames(asset, chunk)
+            # Frames sampled at shot cuts come on top of the grid's estimate: progress stays at most 100%.
+            Asset.objects.filter(pk=asset.pk, frames_total__lt=asset.frames_done).update(frames_total=asset.frames_done)
+            spans.settle(asset, Path(asset.path), info)
             keep_warnings()
             if time.monotonic() > deadline:
                 enqueue(asset)  # outside a transaction, sent at once
@@ -201,6 +217,8 @@ def _index_video(asset: Asset) -> int | None:
                 return None
         keep_warnings()
         drop_frames(asset.frames.filter(index__gte=asset.frames_done))  # an earlier run's, past this run's end
+        spans.settle(asset, Path(asset.path), info, finished=True)
+        Asset.objects.filter(pk=asset.pk).update(frames_total=asset.frames_done)  # shot cuts add to the estimate
     finally:
         frames.close()
         for warning in frames.warnings:
@@ -240,7 +258,7 @@ def _store_frames(asset: Asset, frames: list[video.SampledFrame]) -> None:
         )
         reindexing.restore(rows, remembered)
         vectors = {row.pk: face.embedding for row, face in zip(rows, faces, strict=True)}
-        touched = _link_tracks(asset, frames[0].index, by_frame, vectors)
+        touched = _link_tracks(asset, frames, by_frame, vectors)
         assignment.assign_new_faces(rows, list(vectors.values()))
         assignment.unify_tracks(touched)
     logger.info("asset %s: frames %d-%d stored, %d faces", asset.pk, frames[0].index, frames[-1].index, len(faces))
@@ -283,15 +301,20 @@ def _without_forgotten(asset: Asset, faces: list[face_engine.Face]) -> list[face
     return kept
 
 
-def _link_tracks(asset: Asset, first_index: int, by_frame: list[list[Face]], vectors: dict) -> set[int]:
+def _link_tracks(asset: Asset, frames: list[video.SampledFrame], by_frame: list[list[Face]], vectors: dict) -> set[int]:
     """Link each frame's faces to those of the sampled frame before (the last chunk's, for the first frame);
-    a face that continues none starts its own track. Returns the tracks the chunk touched."""
+    a face that continues none, or is in the first frame of a shot, starts its own track, its span settled later
+    (spans.settle). Returns the tracks the chunk touched."""
     same_person = calibration.for_model(face_engine.model_name()).threshold
-    before = list(Face.objects.filter(asset=asset, frame__index=first_index - 1))
+    before = list(Face.objects.filter(asset=asset, frame__index=frames[0].index - 1))
     stored = vector_store.vectors_of([face.pk for face in before]) if before else {}
     previous = [(face, tracks.TrackedFace(tuple(face.box), stored[face.pk])) for face in before if face.pk in stored]
+    time_before = asset.frames.filter(index=frames[0].index - 1).values_list("timestamp", flat=True).first()
     touched: set[int] = set()
-    for frame_faces in by_frame:
+    for frame, frame_faces in zip(frames, by_frame, strict=True):
+        if shots.is_cut(time_before, frame.timestamp, settings.VIDEO_SAMPLE_FPS):
+            previous = []  # a new shot: whoever is in it came on screen at this frame
+        time_before = frame.timestamp
         current = [tracks.TrackedFace(tuple(row.box), vectors[row.pk]) for row in frame_faces]
         links = tracks.link([tracked for _, tracked in previous], current, same_person)
         for row, link in zip(frame_faces, links, strict=True):
@@ -299,6 +322,11 @@ def _link_tracks(asset: Asset, first_index: int, by_frame: list[list[Face]], vec
             touched.add(row.track)
         previous = list(zip(frame_faces, current, strict=True))
     Face.objects.bulk_update([row for frame_faces in by_frame for row in frame_faces], ["track"])
+    started = [row for frame_faces in by_frame for row in frame_faces if row.track == row.pk]
+    Track.objects.bulk_create(
+        Track(face=row, asset=asset, start=cast(Frame, row.frame).timestamp, end=cast(Frame, row.frame).timestamp)
+        for row in started
+    )
     return touched
 
 

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from . import indexing
+from . import indexing, photo_batch
 from .vector_store import VectorStoreUnavailable
 
 
@@ -15,5 +15,20 @@ def index_asset_task(self, asset_id: int) -> str | None:
     except VectorStoreUnavailable as error:
         if self.request.retries >= settings.RETRY_LIMIT:
             return indexing.give_up(asset_id, error)
-        wait = min(settings.RETRY_BACKOFF_SECONDS * 2**self.request.retries, settings.RETRY_BACKOFF_MAX_SECONDS)
-        raise self.retry(exc=error, countdown=wait) from error
+        raise self.retry(exc=error, countdown=_wait(self.request.retries)) from error
+
+
+@shared_task(bind=True, max_retries=None)
+def index_photos_task(self, asset_ids: list[int]) -> dict[int, str | None]:
+    """Index several photos together (dispatch.photos_together); Milvus down, retry them as index_asset_task does."""
+    try:
+        return photo_batch.index_photos(asset_ids, task_id=self.request.id)
+    except VectorStoreUnavailable as error:
+        if self.request.retries >= settings.RETRY_LIMIT:
+            return photo_batch.give_up(asset_ids, self.request.id, error)
+        raise self.retry(exc=error, countdown=_wait(self.request.retries)) from error
+
+
+def _wait(retries: int) -> float:
+    """Doubling waits between retries, up to RETRY_BACKOFF_MAX_SECONDS."""
+    return min(settings.RETRY_BACKOFF_SECONDS * 2**retries, settings.RETRY_BACKOFF_MAX_SECONDS)

@@ -223,13 +223,14 @@ class Watcher:
     def catch_up(self) -> None:
         """Register files that arrived or changed while the watcher was down (those still being written, later)."""
         seen = 0
-        for path in inbox.walk(self.inbox, problem=self.report_folder):
-            if self.stopping:
-                return
-            self.consider(path)
-            seen += 1
-            if seen % PROGRESS_EVERY == 0:
-                logger.info("catching up: %d files in %s so far", seen, self.inbox)
+        with dispatch.photos_together():
+            for path in inbox.walk(self.inbox, problem=self.report_folder):
+                if self.stopping:
+                    return
+                self.consider(path)
+                seen += 1
+                if seen % PROGRESS_EVERY == 0:
+                    logger.info("catching up: %d files in %s so far", seen, self.inbox)
         self.record_empty()
         # After registering, so that files moved while the watcher was down have taken their assets along.
         missing = intake.mark_missing(intake.missing_under(self.inbox))
@@ -243,8 +244,9 @@ class Watcher:
         for folder in self.recorder.take_long_folders():
             self.report_folder(folder, inbox.LONG_FOLDER)
         paths = [path for path in settled if inbox.is_candidate(path) and _exists_not_folder(path)]
-        for path in paths:
-            self.consider(path)
+        with dispatch.photos_together():  # photos that settled together are indexed together
+            for path in paths:
+                self.consider(path)
         self.record_empty()
         # Moved-in files were registered first, so a rename keeps its asset rather than leaving it missing.
         gone = self.recorder.take_gone()

@@ -50,6 +50,9 @@ FACE_MODEL = env_choice("REVSEARCH_FACE_MODEL", face_models.DEFAULT, tuple(face_
 MILVUS_COLLECTION = env_str("MILVUS_COLLECTION", "faces_" + FACE_MODEL.replace("-", "_"))
 TORCH_HOME = env_path("TORCH_HOME", Path("~/.cache/torch").expanduser())
 TORCH_THREADS = env_int("REVSEARCH_TORCH_THREADS", 1, minimum=1)
+# FaceNet's precision. auto: bfloat16 where the processor has AMX-BF16 or AVX512-BF16, float32 elsewhere; MTCNN stays
+# float32 (docs/performance.md, "Reduced precision").
+FACE_PRECISION = env_choice("REVSEARCH_FACE_PRECISION", "auto", ("auto", "float32", "bfloat16"))
 FACE_MIN_PROBABILITY = env_float("REVSEARCH_FACE_MIN_PROBABILITY", 0.95)
 FACE_MIN_SIZE = env_int("REVSEARCH_FACE_MIN_SIZE", 40, minimum=1)
 FACE_DETECT_MAX_SIDE = env_int("REVSEARCH_FACE_DETECT_MAX_SIDE", 1280, minimum=160)
@@ -82,11 +85,20 @@ PEOPLE_ASSIGN_ON_INDEX = env_bool("REVSEARCH_PEOPLE_ASSIGN_ON_INDEX", True)
 # The full rebuild runs by itself once the queue is idle and this many faces came since the last one (0: only by
 # `manage.py cluster_faces --full`). Its time limit is below, under the queue's visibility timeout.
 PEOPLE_REGROUP_AFTER_FACES = env_int("REVSEARCH_PEOPLE_REGROUP_AFTER_FACES", 200)
+# Photos that arrive together are sent this many to a task, their faces detected (same-size photos at once) and
+# embedded together, each photo still claimed and stored on its own (media_index/photo_batch.py); 1: a task each.
+PHOTO_BATCH = env_int("REVSEARCH_PHOTO_BATCH", 8, minimum=1)
 # Videos: frames sampled per second of video, frames embedded per batch and stored per transaction, and how long
 # one task works on a video before a new task carries on (so long videos never hold a worker for hours).
 VIDEO_SAMPLE_FPS = env_float("REVSEARCH_VIDEO_SAMPLE_FPS", 1.0, above=0)
 VIDEO_CHUNK_FRAMES = env_int("REVSEARCH_VIDEO_CHUNK_FRAMES", 8, minimum=1)
 VIDEO_SLICE_SECONDS = env_int("REVSEARCH_VIDEO_SLICE_SECONDS", 300, minimum=1)
+# ffmpeg decodes no non-reference frame (most B-frames): a sampled frame may be one frame later, for less decoding
+# (media_index/video_decode.py).
+VIDEO_FAST_DECODE = env_bool("REVSEARCH_VIDEO_FAST_DECODE", False)
+# A moment's edges (a track's start and end) between sampled frames are refined by decoding the stretch between them
+# (media_index/spans.py); off, an edge not at a shot cut is put halfway between the two sampled frames.
+VIDEO_REFINE_EDGES = env_bool("REVSEARCH_VIDEO_REFINE_EDGES", True)
 # Sampled frames whose longest side is above this many pixels are scaled down inside ffmpeg, so that a 4K or 8K video
 # costs the worker no more memory than a 1080p one.
 VIDEO_FRAME_MAX_SIDE = env_int("REVSEARCH_VIDEO_FRAME_MAX_SIDE", 1920, minimum=160)

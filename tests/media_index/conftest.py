@@ -33,6 +33,7 @@ def sent(monkeypatch):
 
     ids: list[int] = []
     monkeypatch.setattr(tasks.index_asset_task, "apply_async", lambda args, task_id: ids.append(args[0]))
+    monkeypatch.setattr(tasks.index_photos_task, "apply_async", lambda args, task_id: ids.extend(args[0]))
     return ids
 
 

@@ -186,11 +186,11 @@ def test_the_task_retries_then_fails_and_reindex_failed_recovers(inbox, sent, en
     engine.faces = [fake_face(1)]
     asset = intake.register_path(put(inbox, "person_b.jpg"))
     attempts = []
-    claim = indexing._claim
+    claim = indexing.claim
     # Count the attempts; in eager mode Celery runs each retry at once, in this process.
     services_claim = lambda *args: attempts.append(args) or claim(*args)  # noqa: E731
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(indexing, "_claim", services_claim)
+        patch.setattr(indexing, "claim", services_claim)
         tasks.index_asset_task.apply((asset.pk,), task_id=Asset.objects.get(pk=asset.pk).task_id)
     asset.refresh_from_db()
     assert len(attempts) == 1 + settings.RETRY_LIMIT

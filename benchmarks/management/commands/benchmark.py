@@ -31,6 +31,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--photos", type=int, default=1000, help="LFW photos for the inbox (default 1000).")
         parser.add_argument("--workers", default="1,2", help="Worker processes to measure with, comma-separated.")
+        parser.add_argument(
+            "--photo-batches",
+            default="",
+            help="REVSEARCH_PHOTO_BATCH values to run the photos section with, comma-separated (default: the setting).",
+        )
         parser.add_argument("--search-faces", type=int, default=100_000, help="Faces indexed when searching.")
         parser.add_argument("--searches", type=int, default=50, help="Timed searches (default 50).")
         parser.add_argument("--vector-sizes", default="10000,100000,1000000", help="Milvus-alone sizes.")
@@ -55,9 +60,12 @@ class Command(BaseCommand):
             raise CommandError(f"--only {only}: unknown {', '.join(sorted(unknown))}; choose from {choices}")
         try:
             worker_counts = tuple(int(count) for count in workers.split(","))
+            photo_batches = tuple(int(batch) for batch in options["photo_batches"].split(",") if batch.strip())
             sizes = tuple(int(size) for size in vector_sizes.split(","))
         except ValueError as error:
-            raise CommandError("--workers and --vector-sizes take whole numbers separated by commas") from error
+            raise CommandError(
+                "--workers, --photo-batches and --vector-sizes take whole numbers separated by commas"
+            ) from error
         # Services and Milvus servers run in sessions of their own: SIGTERM must unwind through what stops them.
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
         say = self.stderr.write if as_json else self.stdout.write
@@ -75,6 +83,7 @@ class Command(BaseCommand):
                 people=options["people"],
                 assign_rounds=options["assign_rounds"],
                 video_minutes=options["video_minutes"],
+                photo_batches=photo_batches,
                 say=say,
             )
         except soak.SoakError as error:

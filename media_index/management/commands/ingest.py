@@ -1,10 +1,11 @@
 """Register given files or folders as assets, as the watcher would, without the watcher."""
 
+import contextlib
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from media_index import indexing, intake
+from media_index import dispatch, indexing, intake
 from media_index.models import Asset
 
 
@@ -24,10 +25,11 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"no such file or folder: {', '.join(missing)}")
         files = list(intake.walk_files(paths))
-        for number, path in enumerate(files, start=1):
-            asset = intake.register_path(path)
-            if asset and inline and asset.status == Asset.Status.QUEUED:
-                indexing.index_asset(asset.pk)
-                asset.refresh_from_db()
-            status = asset.status if asset else "vanished"
-            self.stdout.write(f"[{number}/{len(files)}] {path}: {status}")
+        with contextlib.nullcontext() if inline else dispatch.photos_together():
+            for number, path in enumerate(files, start=1):
+                asset = intake.register_path(path)
+                if asset and inline and asset.status == Asset.Status.QUEUED:
+                    indexing.index_asset(asset.pk)
+                    asset.refresh_from_db()
+                status = asset.status if asset else "vanished"
+                self.stdout.write(f"[{number}/{len(files)}] {path}: {status}")
