@@ -91,7 +91,7 @@ def long_video(minutes: int, say: Say) -> dict:
         shutil.copyfile(video, aside)
         started = time.perf_counter()
         os.replace(aside, instance.inbox / video.name)  # in at once, complete
-        finished = False
+        finished, said = False, 0
         while not finished:
             time.sleep(POLL_SECONDS)
             elapsed = time.perf_counter() - started
@@ -101,7 +101,8 @@ def long_video(minutes: int, say: Say) -> dict:
             tasks = session.get(f"{instance.url}/tasks/status.json", timeout=30).json()
             percent = next((item["percent"] for item in tasks["running"] if item["kind"] == "video"), None)
             if percent is not None:
-                if not progress or percent >= progress[-1][1] + 5:
+                if percent >= said + 5 or not progress:
+                    said = percent
                     say(f"  {elapsed:.0f} s: {percent}% on /tasks/")
                 progress.append((round(elapsed), percent))
             finished = sum(tasks["statuses"].get(status, 0) for status in ("indexed", "no_faces", "failed")) > 0
@@ -122,7 +123,8 @@ def long_video(minutes: int, say: Say) -> dict:
         "seconds": round(seconds, 1),
         "realtime_factor": round(minutes * 60 / seconds, 1),
         "worker_peak_rss_mb": max(workers, default=0.0),
-        "peak_rss_mb": {f"{name} ({pid})": peak for pid, (name, peak) in peaks.items()},
+        # By kind of process, the largest: the decoders come and go (one at a time, for sampling or refining edges).
+        "peak_rss_mb": {name: max(p for n, p in peaks.values() if n == name) for name, _ in peaks.values()},
         "progress_seen": progress,
     }
     say(
