@@ -27,6 +27,20 @@ def sampled(path: Path, sample_fps: float, **options) -> list[video.SampledFrame
     return list(video.sample_frames(path, video_probe.probe(path), sample_fps, **options))
 
 
+def assert_resumes_exactly(path: Path, sample_fps: float, stops) -> None:
+    """A run stopped after each frame number in `stops` (given the whole run's frames), then resumed after it, yields
+    the rest of what one uninterrupted run does: the same indexes, times and pixels, none twice, none missing."""
+    info = video_probe.probe(path)
+    whole = [(frame.index, frame.timestamp, frame.image.tobytes()) for frame in sampled(path, sample_fps)]
+    for stop_after in stops(len(whole)):
+        frames = video.sample_frames(path, info, sample_fps)
+        done = [next(frames) for _ in range(stop_after)]
+        frames.close()
+        resumed = video.sample_frames(path, info, sample_fps, after=done[-1].timestamp, first_index=stop_after)
+        rest = [(frame.index, frame.timestamp, frame.image.tobytes()) for frame in resumed]
+        assert rest == whole[stop_after:], f"resumed after frame {stop_after}"
+
+
 def on_grid(frames: list[video.SampledFrame], sample_fps: float) -> list[video.SampledFrame]:
     """The frames sampled for the grid, without those kept for a shot cut alone."""
     return [
@@ -152,15 +166,7 @@ def test_an_interrupted_run_resumed_yields_what_one_run_does(
     allowed = video_probe.LOCAL_ONLY["format_whitelist"] + ",mpegts"
     monkeypatch.setitem(video_probe.LOCAL_ONLY, "format_whitelist", allowed)
     path = {"hamilton": HAMILTON, "crowd": CROWD, "mpeg-ts": made / "remuxed.ts", "piped-mkv": made / "piped.mkv"}[name]
-    info = video_probe.probe(path)
-    whole = [(frame.index, frame.timestamp, frame.image.tobytes()) for frame in sampled(path, sample_fps)]
-    for stop_after in (1, len(whole) // 2, len(whole) - 1):
-        frames = video.sample_frames(path, info, sample_fps)
-        done = [next(frames) for _ in range(stop_after)]
-        frames.close()
-        resumed = video.sample_frames(path, info, sample_fps, after=done[-1].timestamp, first_index=stop_after)
-        rest = [(frame.index, frame.timestamp, frame.image.tobytes()) for frame in resumed]
-        assert rest == whole[stop_after:], f"resumed after frame {stop_after}"
+    assert_resumes_exactly(path, sample_fps, lambda count: (1, count // 2, count - 1))
 
 
 @pytest.mark.shared_data

@@ -4,15 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from media_index import video, video_decode, video_probe
+from media_index import video_decode
 from tests.conftest import DATA_DIR
+from tests.media_index.test_video import assert_resumes_exactly, sampled
 
 CROWD = DATA_DIR / "facenet-pytorch" / "examples" / "video.mp4"  # 25 fps, 78 of its 105 frames are B-frames
 FRAME = 1 / 25
-
-
-def sampled(path: Path, sample_fps: float, **options) -> list[video.SampledFrame]:
-    return list(video.sample_frames(path, video_probe.probe(path), sample_fps, **options))
 
 
 def test_the_setting_adds_the_decoder_options_and_nothing_else(settings) -> None:
@@ -48,12 +45,4 @@ def test_fast_decoding_samples_real_frames_at_their_real_times(settings) -> None
 @pytest.mark.parametrize(("path", "sample_fps"), [(CROWD, 1), (CROWD, 3)])
 def test_a_resumed_fast_run_yields_no_frame_twice_and_none_missing(settings, path: Path, sample_fps: float) -> None:
     settings.VIDEO_FAST_DECODE = True
-    info = video_probe.probe(path)
-    whole = [(frame.index, frame.timestamp, frame.image.tobytes()) for frame in sampled(path, sample_fps)]
-    for stop_after in range(1, len(whole)):
-        frames = video.sample_frames(path, info, sample_fps)
-        done = [next(frames) for _ in range(stop_after)]
-        frames.close()
-        resumed = video.sample_frames(path, info, sample_fps, after=done[-1].timestamp, first_index=stop_after)
-        rest = [(frame.index, frame.timestamp, frame.image.tobytes()) for frame in resumed]
-        assert rest == whole[stop_after:], f"resumed after frame {stop_after}"
+    assert_resumes_exactly(path, sample_fps, lambda count: range(1, count))
