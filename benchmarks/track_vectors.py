@@ -25,7 +25,8 @@ from django.conf import settings
 from PIL import Image
 
 from benchmarks import moment_video
-from media_index import calibration, face_engine, shots, tracks, video, video_probe
+from benchmarks.versus import shipped_scale
+from media_index import face_engine, shots, tracks, video, video_probe
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def track_vectors(say: Say, data: Path | None = None) -> dict:
     data = data or settings.DATA_DIR
     lfw = data / "lfw"
     face_engine.load()
-    threshold = _scale(face_engine.model_name()).threshold
+    threshold = shipped_scale(face_engine.model_name()).threshold
     examples = data / "face_recognition" / "examples"
     strangers = [_query(path) for path in _strangers(lfw)]
     report: dict = {"threshold": threshold, "strategies": list(STRATEGIES), "videos": {}}
@@ -198,11 +199,6 @@ def line(run: dict, strangers: dict) -> str:
             f" theirs (somebody else) {run['lost_of_somebody_else']}"
         )
     return text
-
-
-def _scale(model_name: str) -> calibration.ScoreScale:
-    """The shipped threshold (the archive's own calibration, if any, is not read), as benchmarks/versus.py does."""
-    return calibration.SHIPPED.get(model_name) or calibration.for_model(model_name)
 
 
 def _sample(path: Path, same_person: float) -> Sampled:

@@ -52,7 +52,7 @@ def versus_face_recognition(lfw: Path, say: Say, people: int = 100, per_person: 
         say(f"  this project: {seconds:.1f} s finding {batch} photos' faces together, {one_at_a_time:.1f} s one by one")
         their_seconds, their_matches = _face_recognition_cli(known_dir, unknown_dir)
         say(f"  face_recognition: {their_seconds:.1f} s")
-    scale = _shipped_scale(face_engine.model_name())
+    scale = shipped_scale(face_engine.model_name())
     ours = _scored(_within(matches, scale.identification), truth, seconds)
     theirs = _scored(_within(their_matches, FACE_RECOGNITION_TOLERANCE), truth, their_seconds)
     figures = {
@@ -99,7 +99,7 @@ def versus_photos(
     return known, unknown, truth
 
 
-def _shipped_scale(model_name: str) -> calibration.ScoreScale:
+def shipped_scale(model_name: str) -> calibration.ScoreScale:
     """The thresholds a fresh install uses (the archive's own calibration, if any, is not read)."""
     return calibration.SHIPPED.get(model_name) or calibration.for_model(model_name)
 
