@@ -13,13 +13,14 @@ from django.db.models import Q
 
 from revsearch_site.celery import app as celery_app
 
-from .models import Asset
+from .models import Asset, Stretch
 
 logger = logging.getLogger(__name__)
 
 # By name, so that sending needs none of the worker's code (media_index.tasks imports the indexing, which sends).
 INDEX_TASK = "media_index.tasks.index_asset_task"
 INDEX_PHOTOS_TASK = "media_index.tasks.index_photos_task"
+INDEX_STRETCH_TASK = "media_index.tasks.index_stretch_task"
 # Inside photos_together: the (asset, task id) of the photos committed and not sent yet, per thread.
 _gathering = threading.local()
 
@@ -38,6 +39,13 @@ def enqueue(asset: Asset) -> None:
         transaction.on_commit(lambda: _gather(photos, asset.pk, task_id))
     else:
         transaction.on_commit(lambda: _send([asset.pk], task_id))
+
+
+def enqueue_stretch(stretch: Stretch) -> None:
+    """Give a long video's stretch (stretches.py) a new task id, sent once the transaction commits, as enqueue does."""
+    task_id = str(uuid.uuid4())
+    Stretch.objects.filter(pk=stretch.pk).update(task_id=task_id, task_sent=False)
+    transaction.on_commit(lambda: _send_stretch(stretch.pk, task_id))
 
 
 @contextlib.contextmanager
@@ -94,22 +102,32 @@ _queue_down_until = 0.0
 
 def _send(asset_ids: list[int], task_id: str) -> bool:
     """Put one indexing task on the queue, for one asset or several photos; says whether it got there."""
+    one = len(asset_ids) == 1
+    what = f"asset {asset_ids[0]}" if one else f"photos {', '.join(map(str, asset_ids))}"
+    if not _apply(INDEX_TASK if one else INDEX_PHOTOS_TASK, asset_ids[0] if one else asset_ids, task_id, what):
+        return False
+    Asset.objects.filter(pk__in=asset_ids, task_id=task_id).update(task_sent=True)
+    return True
+
+
+def _send_stretch(stretch_id: int, task_id: str) -> bool:
+    if not _apply(INDEX_STRETCH_TASK, stretch_id, task_id, f"video stretch {stretch_id}"):
+        return False
+    Stretch.objects.filter(pk=stretch_id, task_id=task_id).update(task_sent=True)
+    return True
+
+
+def _apply(task: str, argument: int | list[int], task_id: str, what: str) -> bool:
+    """Send one task by name; while the queue is unreachable, say so once a pause and send nothing."""
     global _queue_down_until
     if time.monotonic() < _queue_down_until:
         return False
     try:
-        if len(asset_ids) == 1:
-            celery_app.tasks[INDEX_TASK].apply_async((asset_ids[0],), task_id=task_id)
-        else:
-            celery_app.tasks[INDEX_PHOTOS_TASK].apply_async((asset_ids,), task_id=task_id)
+        celery_app.tasks[task].apply_async((argument,), task_id=task_id)
     except Exception as error:  # kombu raises several kinds when Redis is down; all mean "not sent"
         _queue_down_until = time.monotonic() + QUEUE_DOWN_PAUSE_SECONDS
-        logger.warning(
-            "%s %s: the task queue is unreachable (%s); sent when the queue is back",
-            "asset" if len(asset_ids) == 1 else "photos", ", ".join(map(str, asset_ids)), error,
-        )  # fmt: skip
+        logger.warning("%s: the task queue is unreachable (%s); sent when the queue is back", what, error)
         return False
-    Asset.objects.filter(pk__in=asset_ids, task_id=task_id).update(task_sent=True)
     return True
 
 
@@ -121,6 +139,13 @@ def send_unsent() -> int:
         task_id = str(uuid.uuid4())
         Asset.objects.filter(pk=asset.pk).update(task_id=task_id)
         if not _send([asset.pk], task_id):
+            break
+        sent += 1
+    stretches = Stretch.objects.filter(task_sent=False, asset__status__in=Asset.UNFINISHED)
+    for stretch in stretches.exclude(status=Stretch.Status.DONE).only("pk").order_by("pk"):
+        task_id = str(uuid.uuid4())
+        Stretch.objects.filter(pk=stretch.pk).update(task_id=task_id)
+        if not _send_stretch(stretch.pk, task_id):
             break
         sent += 1
     if sent:
@@ -139,6 +164,8 @@ def requeue(assets: Iterable[Asset]) -> int:
         if asset.kind not in (Asset.Kind.IMAGE, Asset.Kind.VIDEO) or asset.status == Asset.Status.UNSUPPORTED:
             continue
         with transaction.atomic():
+            # A run split into stretches starts over: its stretches' tasks find theirs gone and stop.
+            Stretch.objects.filter(asset=asset).delete()
             Asset.objects.filter(pk=asset.pk).update(
                 status=Asset.Status.QUEUED, error="", indexed_at=None, frames_done=0
             )

@@ -200,6 +200,49 @@ class Track(models.Model):
         return f"track {self.pk} in {self.asset.name}, {self.start:.2f}-{self.end:.2f} s"
 
 
+class Stretch(models.Model):
+    """A part of a long video's timeline that one task indexes while others index the rest (media_index/stretches.py).
+
+    Its frames are stored with indexes from `first_index`, a range no other stretch uses; once every stretch is
+    done, the asset's task renumbers them in order, joins tracks across the boundaries and settles their edges.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        PROCESSING = "processing"
+        RETRYING = "retrying"
+        DONE = "done"
+
+    # Frame indexes each stretch may use: stretch n numbers its frames from n x FRAME_RANGE. No stretch samples this
+    # many frames, and stretches.MAX_STRETCHES of them keep indexes under the 2^31 of the database's column.
+    FRAME_RANGE = 1_000_000
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="stretches")
+    number = models.PositiveIntegerField(help_text="Counts the video's stretches from 0, in time order.")
+    start = models.FloatField(help_text="Seconds from the first frame: its first sampling interval starts here.")
+    end = models.FloatField(null=True, blank=True, help_text="Where the next stretch starts; blank for the last.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    task_id = models.CharField(max_length=64, blank=True, help_text="The one task that may index it.")
+    task_sent = models.BooleanField(default=False, help_text="Whether that task reached the queue.")
+    claimed_by = models.CharField(max_length=64, blank=True, help_text="The task that last began indexing it.")
+    worker_deaths = models.PositiveSmallIntegerField(default=0)
+    frames_done = models.PositiveIntegerField(default=0, help_text="Its sampled frames stored so far.")
+
+    class Meta:
+        ordering = ["asset_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["asset", "number"], name="one_stretch_per_number")]
+
+    def __str__(self) -> str:
+        return f"{self.asset.name}, {self.describe()}"
+
+    @property
+    def first_index(self) -> int:
+        return self.number * self.FRAME_RANGE
+
+    def describe(self) -> str:
+        return f"stretch {self.number} ({self.start:.1f} s to {'the end' if self.end is None else f'{self.end:.1f} s'})"
+
+
 class Calibration(models.Model):
     """How distances of one face model map to "same person" and to the 0-100 score, measured by `evaluate`."""
 

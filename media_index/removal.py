@@ -11,13 +11,16 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from . import vector_store
-from .models import Asset, Face
+from .models import Asset, Face, Stretch
 
 logger = logging.getLogger(__name__)
 
 
 def clear_index(asset: Asset) -> None:
-    """Drop an asset's faces and frames; their vectors and files go once that commits (and stay if it rolls back)."""
+    """Drop an asset's faces and frames; their vectors and files go once that commits (and stay if it rolls back).
+
+    A long video's stretches go first: deleting one waits for a chunk it is storing, which is then dropped too."""
+    Stretch.objects.filter(asset=asset).delete()
     face_ids = list(asset.faces.values_list("pk", flat=True))
     files = _stored_files(asset)
     asset.faces.all().delete()

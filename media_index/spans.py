@@ -152,24 +152,29 @@ def _holds(found: Iterable[face_engine.Face], edge: Edge, same_person: float) ->
     return tracks.link([tracks.TrackedFace(edge.box, edge.vector)], here, same_person) != [None] * len(here)
 
 
-def settle(asset: Asset, path: Path, info: VideoInfo, finished: bool = False) -> int:
+def settle(asset: Asset, path: Path, info: VideoInfo, finished: bool = False, frames: range | None = None) -> int:
     """Give the asset's open tracks every edge known by now; returns how many were placed between sampled frames.
 
     A start is known once the track exists; an end once the sampled frame after its last face is stored (or, with
     `finished`, the video has no more). Edges at shot cuts and at the first frame need no decoding; the others
-    are refined (REVSEARCH_VIDEO_REFINE_EDGES) or put halfway between the two sampled frames.
+    are refined (REVSEARCH_VIDEO_REFINE_EDGES) or put halfway between the two sampled frames. `frames` limits it
+    to the tracks that begin in one stretch's frames (stretches.py): a track at either end of those stays open
+    there, for the join.
     """
     started = time.monotonic()
+    frames = frames if frames is not None else range(asset.frames_done)
     open_tracks = list(
-        Track.objects.filter(asset=asset)
+        Track.objects.filter(asset=asset, face__frame__index__gte=frames.start, face__frame__index__lt=frames.stop)
         .filter(Q(start_settled=False) | Q(end_settled=False))
         .select_related("face__frame")
     )
     if not open_tracks:
         return 0
-    done, fps = asset.frames_done, settings.VIDEO_SAMPLE_FPS
+    first_frame, done, fps = frames.start, frames.stop, settings.VIDEO_SAMPLE_FPS
     last_index = dict(
-        Face.objects.filter(track__in=[track.pk for track in open_tracks], frame__index__lt=done)
+        Face.objects.filter(
+            track__in=[track.pk for track in open_tracks], frame__index__gte=first_frame, frame__index__lt=done
+        )
         .values_list("track")
         .annotate(last=Max("frame__index"))
     )
@@ -179,7 +184,11 @@ def settle(asset: Asset, path: Path, info: VideoInfo, finished: bool = False) ->
     last_faces = {face.track: face for face in Face.objects.filter(at_last, asset=asset).select_related("frame")}
     needed = {track.face.frame.index - 1 for track in open_tracks if track.face.frame}
     needed |= {index + 1 for index in last_index.values()}
-    times = dict(Frame.objects.filter(asset=asset, index__in=needed, index__lt=done).values_list("index", "timestamp"))
+    times = dict(
+        Frame.objects.filter(asset=asset, index__in=needed, index__gte=first_frame, index__lt=done).values_list(
+            "index", "timestamp"
+        )
+    )
     pending: list[tuple[Track, bool, float, float, Face]] = []  # track, starts, after, before, the face beside it
     for track in open_tracks:
         first, last = track.face, last_faces.get(track.pk)
@@ -187,7 +196,8 @@ def settle(asset: Asset, path: Path, info: VideoInfo, finished: bool = False) ->
             continue  # its faces are being replaced by a new run's
         begins, ends = first.frame, last.frame
         if not track.start_settled:
-            track.start, track.start_settled = begins.timestamp, True
+            # At a stretch's first frame (not the video's), the frame before is another stretch's: left to the join.
+            track.start, track.start_settled = begins.timestamp, begins.index > first_frame or first_frame == 0
             before = times.get(begins.index - 1)
             if before is not None and not shots.is_cut(before, begins.timestamp, fps):
                 pending.append((track, True, before, begins.timestamp, first))

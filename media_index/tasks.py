@@ -29,6 +29,17 @@ def index_photos_task(self, asset_ids: list[int]) -> dict[int, str | None]:
         raise self.retry(exc=error, countdown=_wait(self.request.retries)) from error
 
 
+@shared_task(bind=True, max_retries=None)
+def index_stretch_task(self, stretch_id: int) -> str | None:
+    """Index one stretch of a long video (stretches.py); Milvus down, retry as index_asset_task does."""
+    try:
+        return indexing.index_stretch(stretch_id, task_id=self.request.id)
+    except VectorStoreUnavailable as error:
+        if self.request.retries >= settings.RETRY_LIMIT:
+            return indexing.give_up_stretch(stretch_id, error)
+        raise self.retry(exc=error, countdown=_wait(self.request.retries)) from error
+
+
 def _wait(retries: int) -> float:
     """Doubling waits between retries, up to RETRY_BACKOFF_MAX_SECONDS."""
     return min(settings.RETRY_BACKOFF_SECONDS * 2**retries, settings.RETRY_BACKOFF_MAX_SECONDS)

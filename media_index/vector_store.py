@@ -219,16 +219,17 @@ def search_params(top_k: int) -> dict:
     return {"ef": max(64, top_k)}
 
 
-def stored_faces() -> dict[int, int]:
-    """Every stored face id with its asset id, read in pages (for consistency checks)."""
+def stored_faces(asset_id: int | None = None) -> dict[int, int]:
+    """Every stored face id with its asset id, or those of one asset, read in pages (for consistency checks)."""
     milvus, after = client(), -1
     stored: dict[int, int] = {}
+    of_asset = "" if asset_id is None else f" and asset_id == {int(asset_id)}"
     while True:
         rows = _call(
             "query",
             milvus.query,
             settings.MILVUS_COLLECTION,
-            filter=f"face_id > {after}",
+            filter=f"face_id > {after}{of_asset}",
             output_fields=["face_id", "asset_id"],
             limit=MAX_LIMIT,
         )

@@ -14,6 +14,7 @@ from .models import Person, Verdict
 # A new box is the old face when they overlap this much (intersection over union): MTCNN finds the same face of the
 # same picture within a few pixels, and two faces of one picture never overlap this much.
 SAME_PLACE = 0.5
+SAME_FRAME_SECONDS = 1e-3
 
 
 @dataclass
@@ -21,7 +22,7 @@ class Remembered:
     """What an old face carried that indexing cannot find again by itself."""
 
     box: tuple[float, float, float, float]
-    frame_index: int | None
+    frame_time: float | None  # a video frame's: the frame is found again by its time, whatever its index
     person_id: int | None
     pinned: bool
     added_by_hand: bool
@@ -36,7 +37,7 @@ def remember(faces: QuerySet[Face]) -> list[Remembered]:
         remembered.append(
             Remembered(
                 box=(face.left, face.top, face.right, face.bottom),
-                frame_index=face.frame.index if face.frame else None,
+                frame_time=face.frame.timestamp if face.frame else None,
                 person_id=face.person_id,
                 pinned=face.person_pinned,
                 added_by_hand=face.added_by_hand,
@@ -65,9 +66,9 @@ def restore(rows: list[Face], remembered: list[Remembered]) -> None:
     unclaimed = list(remembered)
     changed, verdicts = [], []
     for row in rows:
-        frame_index = row.frame.index if row.frame else None
+        frame_time = row.frame.timestamp if row.frame else None
         match = max(
-            (old for old in unclaimed if old.frame_index == frame_index),
+            (old for old in unclaimed if _same_frame(old.frame_time, frame_time)),
             key=lambda old: overlap(old.box, tuple(row.box)),
             default=None,
         )
@@ -82,6 +83,14 @@ def restore(rows: list[Face], remembered: list[Remembered]) -> None:
         ]
     Face.objects.bulk_update(changed, ["person", "person_pinned", "added_by_hand"])
     Verdict.objects.bulk_create(verdicts, ignore_conflicts=True)
+
+
+def _same_frame(time: float | None, other: float | None) -> bool:
+    """Whether two faces are of the same photo (no frame), or of the same video frame (times a millisecond apart
+    at most: two frames never are, and a time may be rounded on its way through the database)."""
+    if time is None or other is None:
+        return time is None and other is None
+    return abs(time - other) < SAME_FRAME_SECONDS
 
 
 def overlap(box: tuple[float, ...], other: tuple[float, ...]) -> float:

@@ -93,6 +93,9 @@ PHOTO_BATCH = env_int("REVSEARCH_PHOTO_BATCH", 8, minimum=1)
 VIDEO_SAMPLE_FPS = env_float("REVSEARCH_VIDEO_SAMPLE_FPS", 1.0, above=0)
 VIDEO_CHUNK_FRAMES = env_int("REVSEARCH_VIDEO_CHUNK_FRAMES", 8, minimum=1)
 VIDEO_SLICE_SECONDS = env_int("REVSEARCH_VIDEO_SLICE_SECONDS", 300, minimum=1)
+# A video at least twice this long (seconds of video) is split into stretches of about this length, indexed by all
+# workers at once and then joined (media_index/stretches.py); 0 indexes every video in one piece.
+VIDEO_STRETCH_SECONDS = env_int("REVSEARCH_VIDEO_STRETCH_SECONDS", 60, minimum=0)
 # ffmpeg decodes no non-reference frame (most B-frames): a sampled frame may be one frame later, for less decoding
 # (media_index/video_decode.py).
 VIDEO_FAST_DECODE = env_bool("REVSEARCH_VIDEO_FAST_DECODE", False)

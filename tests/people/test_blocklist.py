@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media_index import face_engine, indexing, vector_store
+from media_index import face_engine, storing, vector_store
 from people import actions
 from people.models import ForgottenPerson, Person
 from tests.people.conftest import make_asset, make_face, unit
@@ -33,7 +33,7 @@ def forgotten(monkeypatch, settings) -> ForgottenPerson:
 def test_a_face_matching_a_forgotten_template_is_dropped_and_counted(forgotten):
     near = unit(0) + 0.02 * unit(100)  # Ada again, a little different
     stranger = unit(200)
-    kept = indexing._without_forgotten(make_asset(), [detected(near / np.linalg.norm(near)), detected(stranger)])
+    kept = storing.without_forgotten(make_asset(), [detected(near / np.linalg.norm(near)), detected(stranger)])
     assert [face.embedding is stranger for face in kept] == [True]
     forgotten.refresh_from_db()
     assert forgotten.faces_dropped == 1
@@ -41,6 +41,6 @@ def test_a_face_matching_a_forgotten_template_is_dropped_and_counted(forgotten):
 
 def test_faces_of_another_model_are_not_compared_with_the_template(forgotten, monkeypatch):
     monkeypatch.setattr(face_engine, "model_name", lambda: "another-model")
-    assert len(indexing._without_forgotten(make_asset(), [detected(unit(0))])) == 1
+    assert len(storing.without_forgotten(make_asset(), [detected(unit(0))])) == 1
     forgotten.refresh_from_db()
     assert forgotten.faces_dropped == 0
