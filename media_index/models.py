@@ -255,6 +255,10 @@ class Calibration(models.Model):
         null=True, blank=True,
         help_text="Distance below which a face is given a known person's name (strangers: at most 5% of the time).",
     )  # fmt: skip
+    identification_curve = models.JSONField(
+        null=True, blank=True,
+        help_text="The identification threshold by the number of known faces: a list of [gallery faces, distance].",
+    )  # fmt: skip
     pairs = models.PositiveIntegerField(help_text="How many labelled pairs it was fitted on.")
     source = models.CharField(max_length=200, help_text="The data it was measured on.")
     created_at = models.DateTimeField(auto_now_add=True)

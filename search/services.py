@@ -13,6 +13,7 @@ from typing import TypeVar, cast
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from PIL import Image
 
 from media_index import calibration, face_engine, vector_store
@@ -90,6 +91,8 @@ CANDIDATES_PER_RESULT = 10
 # Spans of one person less than this far apart (seconds) are one moment: a face missed in one sampled frame breaks
 # its track in two, whose refined edges meet again within about 1/8 s (media_index/spans.py).
 SPAN_JOIN = 0.25
+# Named faces are counted at most this often (seconds): the naming threshold moves with the log of their number.
+NAMED_FACES_CACHE_SECONDS = 60
 
 
 def search_image(
@@ -139,9 +142,11 @@ def find_matches(
     2. A photo face is one result; a video is one result, at its nearest face.
     3. For each video shown, gather its moments: the spans of its tracks near the query.
     Scores and "same person" come from the face model's calibration (scale), and so does naming a result's person:
-    only within the open-set identification threshold, stricter than "same person".
+    only within the open-set identification threshold for the archive's named faces, stricter than "same person".
     """
-    scale = scale or calibration.for_model(face_engine.model_name())
+    model_name = face_engine.model_name()
+    scale = scale or calibration.for_model(model_name)
+    naming: float | None = None  # the identification threshold, looked up once a named person's face comes
     hits = vector_store.search(embedding, top_k * CANDIDATES_PER_RESULT, kind=kind)
     stored = Face.objects.select_related("asset", "frame", "person").in_bulk([hit.face_id for hit in hits])
     matches: list[Match] = []
@@ -155,13 +160,27 @@ def find_matches(
         if face.frame_id is not None:
             videos_seen.add(face.asset_id)
             moments = tuple(video_moments(embedding, face.asset, scale))
-        person = face.person if face.person and face.person.name and scale.identifies(hit.distance) else None
+        person = None
+        if face.person and face.person.name:
+            naming = scale.identification_for(named_faces(model_name)) if naming is None else naming
+            person = face.person if hit.distance < naming else None
         matches.append(
             Match(face, hit.distance, scale.score(hit.distance), scale.same_person(hit.distance), moments, person)
         )
         if len(matches) == top_k:
             break
     return matches
+
+
+def named_faces(model_name: str) -> int:
+    """How many of the model's faces belong to a named person: a query face is named against all of them, so the
+    open-set threshold is the one for a gallery of this size (counted at most every NAMED_FACES_CACHE_SECONDS)."""
+    key = f"search-named-faces-{model_name}"
+    count = cache.get(key)
+    if count is None:
+        count = Face.objects.filter(model_name=model_name, person__in=Person.objects.exclude(name="")).count()
+        cache.set(key, count, NAMED_FACES_CACHE_SECONDS)
+    return count
 
 
 def video_moments(embedding: np.ndarray, asset: Asset, scale: calibration.ScoreScale) -> list[Moment]:

@@ -126,6 +126,20 @@ def openset_section(results: list[openset.OpenSet]) -> list[str]:
             "",
             f"Per draw: {first.known_people} known people, {first.gallery_faces} gallery faces,"
             f" {first.known_probes} known probes, {first.stranger_probes} stranger probes.",
+            "",
+            "By the gallery's size: the same rule against fewer known people, drawn from each draw's known half (the"
+            " same strangers); the product reads this curve for the number of faces of its named people.",
+            "",
+            "| model | known people | gallery faces | galleries | threshold | ± over galleries | strangers named"
+            " | known named right |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        lines += [
+            f"| {result.model} | {point.known_people} | {point.gallery_faces} | {point.galleries}"
+            f" | {point.at.threshold:.3f} | {point.threshold_std:.3f} | {point.at.stranger_named:.3f}"
+            f" | {point.at.known_identified:.3f} |"
+            for result in results
+            for point in result.curve
         ]
     return lines + [""]
 

@@ -9,6 +9,9 @@ compared with a whole gallery. So the identification threshold is measured on it
 2. The other half, and every person with one photo, are strangers: none of their faces is in the gallery.
 3. The threshold is the distance that a stranger's nearest gallery face is below at most FALSE_MATCH of the time,
    pooled over the splits; a known probe is identified when its nearest gallery face is its own person, below it.
+4. The more faces a gallery holds, the likelier a stranger is near one: the same threshold is measured against
+   galleries of LADDER known people drawn from each split's known half (the same strangers), a curve of
+   (gallery faces, threshold) that the product reads for the size of its own gallery.
 """
 
 import logging
@@ -26,6 +29,10 @@ FALSE_MATCH = 0.05
 GALLERY_FACES = 3
 SPLITS = 10
 SEED = 16
+# Known people in the smaller galleries of the curve; the whole known half is its last point.
+LADDER = (10, 30, 100, 300)
+# A small gallery is drawn several times a split, up to about this many known people in all (a steadier point).
+LADDER_PEOPLE = 100
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,17 @@ class Rates:
     stranger_named: float
     known_identified: float
     known_misnamed: float
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """The identification threshold against galleries of `known_people` (`gallery_faces` faces, a mean)."""
+
+    known_people: int
+    gallery_faces: int
+    galleries: int  # how many were drawn
+    at: Rates
+    threshold_std: float  # spread of the per-gallery thresholds
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,18 @@ class OpenSet:
     known_probes: int
     stranger_probes: int
     splits: int
+    curve: tuple[CurvePoint, ...] = ()  # by gallery size, the last one the whole known half's
+
+
+@dataclass
+class _Draw:
+    """One split: the gallery faces and known probes with each one's person (a number), and the stranger probes."""
+
+    gallery: np.ndarray
+    owners: np.ndarray
+    probes: np.ndarray
+    probe_owners: np.ndarray
+    strangers: np.ndarray
 
 
 @dataclass
@@ -82,8 +112,8 @@ def threshold_for(stranger_distances: np.ndarray, false_match: float = FALSE_MAT
     return float(ordered[int(np.floor(false_match * len(ordered)))])
 
 
-def split(people: dict[str, np.ndarray], rng: np.random.Generator) -> _Trial:
-    """One draw of known people, their gallery and probes, and the strangers; the nearest distances of each probe.
+def split(people: dict[str, np.ndarray], rng: np.random.Generator) -> _Draw:
+    """One draw of known people, their gallery and probes, and the strangers.
 
     people: each person's vectors (one row per photo with a face); those with one row are always strangers.
     """
@@ -103,11 +133,45 @@ def split(people: dict[str, np.ndarray], rng: np.random.Generator) -> _Trial:
         owners.extend([number] * size)
         probes.append(vectors[order[size:]])
         probe_owners.extend([number] * (len(vectors) - size))
-    gallery_vectors, owner_ids = np.concatenate(gallery), np.array(owners)
-    _, stranger_distances = nearest(np.concatenate(strangers), gallery_vectors)
-    index, known_distances = nearest(np.concatenate(probes), gallery_vectors)
-    return _Trial(
-        stranger_distances, known_distances, owner_ids[index] == np.array(probe_owners), len(owners), len(known)
+    return _Draw(
+        np.concatenate(gallery), np.array(owners), np.concatenate(probes), np.array(probe_owners),
+        np.concatenate(strangers),
+    )  # fmt: skip
+
+
+def trial_of(draw: _Draw, known: np.ndarray | None = None) -> _Trial:
+    """Each probe's nearest distance in the draw's gallery, or in the part of it of the `known` people (numbers)."""
+    in_gallery = np.ones(len(draw.owners), bool) if known is None else np.isin(draw.owners, known)
+    probed = np.ones(len(draw.probe_owners), bool) if known is None else np.isin(draw.probe_owners, known)
+    gallery, owners = draw.gallery[in_gallery], draw.owners[in_gallery]
+    _, stranger_distances = nearest(draw.strangers, gallery)
+    index, known_distances = nearest(draw.probes[probed], gallery)
+    right = owners[index] == draw.probe_owners[probed]
+    return _Trial(stranger_distances, known_distances, right, len(owners), len(np.unique(owners)))
+
+
+def curve(draws: list[_Draw], everyone: list[_Trial]) -> tuple[CurvePoint, ...]:
+    """The threshold against galleries of LADDER known people drawn from each split's, and against all of them."""
+    rng = np.random.default_rng(SEED + 1)  # a stream of its own: the splits stay those of the threshold before
+    points = []
+    for size in [size for size in LADDER if size < everyone[0].known_people]:
+        trials = [
+            trial_of(draw, rng.choice(np.unique(draw.owners), size, replace=False))
+            for draw in draws
+            for _ in range(max(1, LADDER_PEOPLE // size))
+        ]
+        points.append(_point(trials))
+    return (*points, _point(everyone))
+
+
+def _point(trials: list[_Trial]) -> CurvePoint:
+    threshold = threshold_for(np.concatenate([trial.stranger for trial in trials]))
+    return CurvePoint(
+        known_people=trials[0].known_people,
+        gallery_faces=round(np.mean([trial.gallery_faces for trial in trials])),
+        galleries=len(trials),
+        at=rates(trials, threshold),
+        threshold_std=float(np.std([threshold_for(trial.stranger) for trial in trials])),
     )
 
 
@@ -126,7 +190,8 @@ def rates(trials: list[_Trial], threshold: float) -> Rates:
 def evaluate(model: str, people: dict[str, np.ndarray], pair_threshold: float, splits: int = SPLITS) -> OpenSet:
     """The identification threshold of one model's vectors, with its rates and the pair threshold's, for contrast."""
     rng = np.random.default_rng(SEED)
-    trials = [split(people, rng) for _ in range(splits)]
+    draws = [split(people, rng) for _ in range(splits)]
+    trials = [trial_of(draw) for draw in draws]
     threshold = threshold_for(np.concatenate([trial.stranger for trial in trials]))
     result = OpenSet(
         model=model,
@@ -139,14 +204,20 @@ def evaluate(model: str, people: dict[str, np.ndarray], pair_threshold: float, s
         known_probes=round(np.mean([len(trial.known) for trial in trials])),
         stranger_probes=round(np.mean([len(trial.stranger) for trial in trials])),
         splits=splits,
+        curve=curve(draws, trials),
     )
     logger.info(
         "%s: identification threshold %.3f (strangers named %.3f, known identified %.3f); at the pair threshold"
-        " %.3f strangers named %.3f",
+        " %.3f strangers named %.3f; by gallery faces %s",
         model, threshold, result.at_identification.stranger_named, result.at_identification.known_identified,
-        pair_threshold, result.at_pair.stranger_named,
+        pair_threshold, result.at_pair.stranger_named, stored_curve(result),
     )  # fmt: skip
     return result
+
+
+def stored_curve(result: OpenSet) -> list[list]:
+    """The curve as Calibration.identification_curve keeps it: [gallery faces, threshold] points, smallest first."""
+    return [[point.gallery_faces, round(point.at.threshold, 4)] for point in result.curve]
 
 
 def record(result: OpenSet) -> dict:
@@ -167,6 +238,16 @@ def record(result: OpenSet) -> dict:
         "at_identification_threshold": at(result.at_identification),
         "at_pair_threshold": at(result.at_pair),
         "rank_1": result.rank_1,
+        "by_gallery_size": [
+            {
+                "known_people": point.known_people,
+                "gallery_faces": point.gallery_faces,
+                "galleries": point.galleries,
+                "threshold_std": point.threshold_std,
+                **at(point.at),
+            }
+            for point in result.curve
+        ],
         "split": {
             "splits": result.splits,
             "known_people": result.known_people,
@@ -185,11 +266,11 @@ def store(result: OpenSet, pair_accuracy: Callable[[float], tuple[float, int]]) 
     pair_accuracy: the verification accuracy of a pair threshold and the number of pairs it was measured on, for
     the new row (the shipped values carry none).
     """
-    threshold = result.at_identification.threshold
+    threshold, points = result.at_identification.threshold, stored_curve(result)
     latest = Calibration.objects.filter(model_name=result.model).first()
     if latest:
-        latest.identification_threshold = threshold
-        latest.save(update_fields=["identification_threshold"])
+        latest.identification_threshold, latest.identification_curve = threshold, points
+        latest.save(update_fields=["identification_threshold", "identification_curve"])
         return latest
     scale = calibration.for_model(result.model)
     accuracy, pairs = pair_accuracy(scale.threshold)
@@ -201,5 +282,6 @@ def store(result: OpenSet, pair_accuracy: Callable[[float], tuple[float, int]]) 
         accuracy=accuracy,
         pairs=pairs,
         identification_threshold=threshold,
+        identification_curve=points,
         source=f"{scale.source[:120]}; identification: LFW open set",
     )

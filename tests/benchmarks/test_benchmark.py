@@ -8,6 +8,7 @@ import time
 import pytest
 
 from benchmarks import machine, versus
+from media_index.calibration import ScoreScale
 
 
 def test_labels_are_scored_against_the_truth():
@@ -64,3 +65,25 @@ def test_each_photo_is_named_after_its_nearest_match():
     matches = [("a.jpg", 0.9, "Ann"), ("a.jpg", 0.4, "Bob"), ("b.jpg", 0.5, "Cy"), ("a.jpg", 0.6, "Di")]
     assert versus._nearest_labels(matches) == {"a.jpg": "Bob", "b.jpg": "Cy"}
     assert versus._nearest_labels([]) == {}
+
+
+def test_versus_names_within_the_identification_threshold_for_its_own_gallery(tmp_path, settings, monkeypatch):
+    # Two known people, so a gallery of two faces: the curve gives 0.95 there, far more than 0.7 at 1000 faces.
+    for person, count in (("Ann", 3), ("Bob", 2), ("Cy", 1)):
+        (tmp_path / person).mkdir()
+        for number in range(1, count + 1):
+            (tmp_path / person / f"{person}_{number:04d}.jpg").write_bytes(b"")
+    curve = ((2, 0.95), (1000, 0.7))
+    scale = ScoreScale(threshold=1.1, midpoint=1.1, slope=20.0, source="test", identification=0.7, curve=curve)
+    monkeypatch.setattr(versus, "shipped_scale", lambda model_name: scale)
+    monkeypatch.setattr(versus.face_engine, "precision", lambda: "float32")
+    # Ann's photos at 0.9 and 0.5 (named at 0.95, one missed at 0.7), Bob's at 1.0 (missed), the stranger at 1.05.
+    matches = [("Ann_0002.jpg", 0.9, "Ann"), ("Ann_0003.jpg", 0.5, "Ann"), ("Bob_0002.jpg", 1.0, "Bob")]
+    matches.append(("Cy_0001.jpg", 1.05, "Bob"))
+    monkeypatch.setattr(versus, "_ours", lambda known, unknown, batch: (1.0, matches, 2))
+    monkeypatch.setattr(versus, "_face_recognition_cli", lambda known, unknown: (2.0, []))
+    settings.PHOTO_BATCH = 1
+    figures = versus.versus_face_recognition(tmp_path, lambda line: None, people=2, strangers=1)
+    assert figures["gallery_faces"] == 2 and figures["identification_threshold"] == 0.95
+    assert figures["ours"]["right"] == 3 and figures["ours"]["missed"] == 1  # Ann twice, Cy rightly unknown
+    assert figures["ours_pair_threshold"]["right"] == 3 and figures["ours_pair_threshold"]["false_match"] == 1

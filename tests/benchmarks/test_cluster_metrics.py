@@ -96,3 +96,49 @@ def test_an_open_set_split_keeps_strangers_out_of_the_gallery():
     assert result.rank_1 == 1.0 and result.at_identification.known_identified == 1.0
     # Strangers are about sqrt(2) from any gallery face: the pair threshold 1.5 names every one of them.
     assert result.at_pair.stranger_named == 1.0 and result.at_identification.stranger_named <= 0.05
+    assert [point.known_people for point in result.curve] == [1]  # no smaller gallery than the whole known half
+
+
+def toy_people(people: int, faces: int, strangers: int) -> dict[str, np.ndarray]:
+    """People whose faces lie near a random unit point of their own, and one-face strangers, in 16 dimensions."""
+    rng = np.random.default_rng(1)
+
+    def unit(rows: np.ndarray) -> np.ndarray:
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    centres = unit(rng.normal(size=(people + strangers, 16)))
+    several = {f"p{n}": unit(centres[n] + rng.normal(0, 0.15, (faces, 16))) for n in range(people)}
+    return several | {f"s{n}": centres[people + n][None, :] for n in range(strangers)}
+
+
+def test_the_threshold_tightens_as_the_gallery_grows_and_ends_at_the_whole_known_half():
+    # 40 people of 4 faces: 20 known a split, 3 gallery faces each; LADDER's 10 people is the one smaller gallery,
+    # drawn LADDER_PEOPLE // 10 times a split from that split's known people, against the same strangers.
+    result = openset.evaluate("toy", toy_people(40, 4, 200), pair_threshold=1.0, splits=3)
+    small, whole = result.curve
+    assert (small.known_people, small.gallery_faces, small.galleries) == (10, 30, 3 * openset.LADDER_PEOPLE // 10)
+    assert (whole.known_people, whole.gallery_faces, whole.galleries) == (20, 60, 3)
+    assert whole.at == result.at_identification
+    # A stranger is never nearer to a part of a gallery than to all of it: the smaller gallery's threshold is higher.
+    assert small.at.threshold > whole.at.threshold
+    assert small.at.stranger_named <= openset.FALSE_MATCH and whole.at.stranger_named <= openset.FALSE_MATCH
+    assert openset.stored_curve(result) == [[30, round(small.at.threshold, 4)], [60, round(whole.at.threshold, 4)]]
+    assert [point["gallery_faces"] for point in openset.record(result)["by_gallery_size"]] == [30, 60]
+
+
+@pytest.mark.django_db
+def test_the_curve_is_stored_with_the_calibration_and_read_back():
+    from media_index import calibration
+
+    result = openset.evaluate("toy", toy_people(40, 4, 200), pair_threshold=1.0, splits=2)
+    stored = openset.store(result, lambda threshold: (0.9, 10))
+    assert stored.identification_curve == openset.stored_curve(result)
+    scale = calibration.for_model("toy")
+    assert scale.identification == pytest.approx(result.at_identification.threshold)
+    assert scale.identification_for(30) == pytest.approx(result.curve[0].at.threshold, abs=1e-4)
+    assert scale.identification_for(10**6) == pytest.approx(result.at_identification.threshold, abs=1e-4)
+    # A second run updates the same row, curve and all.
+    stored.identification_curve = None
+    stored.save()
+    again = openset.store(result, lambda threshold: (0.9, 10))
+    assert again.pk == stored.pk and again.identification_curve == openset.stored_curve(result)

@@ -62,6 +62,9 @@ def test_evaluate_clusters_on_a_slice_scores_every_method_and_stores_the_thresho
     assert 0.3 < threshold < 1.5
     assert open_set["at_identification_threshold"]["strangers_named"] <= 0.05
     assert open_set["at_pair_threshold"]["threshold"] == calibration.SHIPPED[model].threshold
+    # Four known people a split: no smaller gallery in the ladder, the curve is the whole gallery's point.
+    (whole,) = open_set["by_gallery_size"]
+    assert whole["threshold"] == threshold and whole["gallery_faces"] == open_set["split"]["gallery_faces"]
     assert metrics["parameters"] == {
         "radius": threshold, "min_faces": 2, "radius_source": "the identification threshold measured here"
     }  # fmt: skip
@@ -73,6 +76,7 @@ def test_evaluate_clusters_on_a_slice_scores_every_method_and_stores_the_thresho
     assert stored.threshold == calibration.SHIPPED[model].threshold
     assert stored.identification_threshold == pytest.approx(threshold, abs=1e-4)
     assert calibration.for_model(model).identification == pytest.approx(threshold, abs=1e-4)
+    assert stored.identification_curve == [[whole["gallery_faces"], threshold]]
 
     # A second run reads every embedding from the cache, and updates the latest calibration in place.
     def no_engine(*args, **kwargs):

@@ -2,10 +2,11 @@
 the search box finds people by name."""
 
 import pytest
+from django.core.cache import cache
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from media_index import vector_store
+from media_index import face_engine, vector_store
 from media_index.calibration import ScoreScale
 from media_index.models import Face
 from people.models import Person
@@ -50,6 +51,41 @@ def test_a_result_names_the_person_only_within_the_identification_threshold(vect
     context = {"query_id": "0" * 32, "result": result, "faces": [], "strong": matches, "weak": []}
     page = render_to_string("search/result.html", context | {"form": SearchForm()})
     assert f'The best match is <a href="/people/{ada.pk}/">Ada &lt;b&gt;' in page
+
+
+def test_the_naming_threshold_is_the_one_for_the_archive_s_named_faces(vector_store_on, media_root, monkeypatch):
+    # The open-set rule: among few named faces a stranger is seldom near one, so a name is given further out.
+    cache.clear()
+    monkeypatch.setattr(services, "NAMED_FACES_CACHE_SECONDS", 0)
+    model = face_engine.model_name()
+    scale = ScoreScale(1.0, 1.0, 10.0, "test", identification=0.7, curve=((1, 0.95), (100, 0.7)))
+    ada = Person.objects.create(name="Ada")
+    face = stored_face(ada, 0.9)
+    Face.objects.filter(pk=face.pk).update(model_name=model)
+    stored_face(Person.objects.create(), 0.99)  # an unnamed person's face: not in the gallery
+    assert services.named_faces(model) == 1
+    assert [match.person for match in services.find_matches(QUERY, top_k=1, scale=scale)] == [ada]
+
+    # 99 more named faces (of this model; another model's do not count): 0.9 is too far now.
+    Face.objects.bulk_create([Face(**_fields(face), model_name=model) for _ in range(99)])
+    Face.objects.bulk_create([Face(**_fields(face), model_name="other-model") for _ in range(500)])
+    assert services.named_faces(model) == 100
+    assert [match.person for match in services.find_matches(QUERY, top_k=1, scale=scale)] == [None]
+
+
+def test_the_named_faces_are_counted_at_most_once_a_while(media_root):
+    cache.clear()
+    ada = Person.objects.create(name="Ada")
+    make_face(make_asset(), ada)
+    assert services.named_faces("test-model") == 1
+    make_face(make_asset(), ada)
+    assert services.named_faces("test-model") == 1  # counted again after NAMED_FACES_CACHE_SECONDS
+    cache.clear()
+    assert services.named_faces("test-model") == 2
+
+
+def _fields(face: Face) -> dict:
+    return {"asset": face.asset, "left": 0, "top": 0, "right": 9, "bottom": 9, "probability": 1, "person": face.person}
 
 
 def test_the_search_page_takes_a_name(signed_in, media_root):

@@ -198,7 +198,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{result.model}: identification threshold {at.threshold:.3f}, known probes named right"
                 f" {at.known_identified:.3f}; at the pair threshold {pair.threshold:.3f} {pair.stranger_named:.3f}"
-                " of strangers get a name"
+                " of strangers get a name; by gallery faces: "
+                + ", ".join(f"{faces} {threshold:.3f}" for faces, threshold in openset.stored_curve(result))
             )
         self.stdout.write(f"wrote {out / 'metrics.json'} and {written}")
         if options["calibrate"] == "yes" or (options["calibrate"] == "auto" and limit is None):
@@ -207,4 +208,5 @@ class Command(BaseCommand):
                 stored = openset.store(result, functools.partial(clusters.pair_accuracy, data, vectors))
                 self.stdout.write(
                     f"calibrated {result.model}: a known person's name below {stored.identification_threshold:.3f}"
+                    f" among {result.gallery_faces} known faces, {len(stored.identification_curve or [])} curve points"
                 )
