@@ -22,6 +22,7 @@ from benchmarks.people_page import page_scale
 from benchmarks.people_scale import assign_cost, cluster_scale
 from benchmarks.photos import STAGE_PHOTOS, end_to_end, stage_times
 from benchmarks.search_speed import search_latency
+from benchmarks.stretched_video import stretched_video
 from benchmarks.track_vectors import track_vectors, track_vectors_lines
 from benchmarks.versus import versus_face_recognition
 from benchmarks.videos import reference_videos, video_speed
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 Say = Callable[[str], None]
 
 SECTIONS = (
-    "stages", "photos", "search", "video", "moments", "track_vectors", "milvus", "versus",
+    "stages", "photos", "search", "video", "stretched_video", "moments", "track_vectors", "milvus", "versus",
     "people_assign", "people_cluster", "people_page",
 )  # fmt: skip
 # Sections run only when named in --only: they take long (an hour of video takes minutes to build and to index).
@@ -47,6 +48,7 @@ class Report:
     photos: list[dict] = field(default_factory=list)
     search: dict = field(default_factory=dict)
     video: list[dict] = field(default_factory=list)
+    stretched_video: list[dict] = field(default_factory=list)
     moments: dict = field(default_factory=dict)
     track_vectors: dict = field(default_factory=dict)
     milvus: list[dict] = field(default_factory=list)
@@ -88,6 +90,8 @@ def run(
         report.versus = versus_face_recognition(lfw, say)
     if "video" in sections:
         report.video = [video_speed(label, path, say) for label, path in reference_videos().items()]
+    if "stretched_video" in sections:
+        report.stretched_video = stretched_video(say)
     if "moments" in sections:
         report.moments = moments_accuracy(say)
     if "track_vectors" in sections:
@@ -156,6 +160,13 @@ def summary_lines(report: Report) -> list[str]:
                 f" {100 * versus['recall']:.1f}% of its {versus['reference_faces']} faces"
             )
         lines.append(line)
+    for run in report.stretched_video:
+        lines.append(
+            f"video {run['label']} through a service with {run['workers']} workers ({run['video_seconds']:.0f} s):"
+            f" {run['stretches']['realtime_factor']}x real time in stretches of {run['stretch_seconds']} s, against"
+            f" {run['one_piece']['realtime_factor']}x in one piece ({run['speedup']}x as fast); same frames and faces:"
+            f" {run['same_frames_and_faces']}"
+        )
     for label, run in report.moments.items():
         before, refined = run["before"], run["refined"]
         lines.append(

@@ -42,8 +42,9 @@ def drop_photo_set(service: Instance) -> dict[str, int]:
 
 @pytest.fixture(scope="session")
 def service(tmp_path_factory) -> Instance:
-    """The running service on Milvus Lite; stopping it checks that serve exits 0 and frees its ports."""
-    with photo_service(tmp_path_factory.mktemp("home")) as service:
+    """The running service on Milvus Lite; stopping it checks that serve exits 0 and frees its ports. Videos of 6 s
+    or more are split into stretches of 3 s, so that the Hamilton clip is indexed by both workers and joined."""
+    with photo_service(tmp_path_factory.mktemp("home"), REVSEARCH_VIDEO_STRETCH_SECONDS="3") as service:
         yield service
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 
 import pytest
 
@@ -35,6 +36,18 @@ def test_videos_are_indexed_with_progress_and_a_truncated_one_fails_cleanly(vide
     truncated = videos["truncated.mp4"]
     assert truncated["status"] == "failed"
     assert "truncated.mp4" in truncated["error"]
+
+
+def test_the_clip_was_split_into_stretches_that_the_workers_indexed_and_joined(service, videos):
+    """The flow's service splits videos of 6 s or more into stretches of 3 s (tests/flow/conftest.py)."""
+    hamilton = videos[HAMILTON.name]
+    log = service.log_path.read_text(errors="replace")
+    assert f"asset {hamilton['id']}: split into 3 stretches" in log
+    for number in range(3):
+        assert re.search(rf"asset {hamilton['id']}: stretch {number} \(.*\) done, \d+ frames", log), number
+    assert f"asset {hamilton['id']}: 3 stretches joined" in log
+    # Its 10 grid frames and the frames after its 3 shot cuts, each once: what one task samples.
+    assert hamilton["frames_done"] == hamilton["frames"] == 13
 
 
 def test_miranda_is_found_in_the_clip_at_her_close_up(service, videos):
