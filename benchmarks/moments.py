@@ -3,7 +3,8 @@
 Each video is indexed in-process three ways, one after the other, in a scratch database and Milvus Lite:
 - before: the 1 fps grid only; moments are runs of the sampled frames near the query (edges off by up to a second);
 - midpoints: shot-cut frames sampled too, spans from tracks, an edge not at a cut put halfway between its frames;
-- refined: the same, each such edge refined by decoding its stretch (what indexing does by default).
+- refined: the same, each such edge refined by decoding its stretch (what indexing does by default);
+- refined_8fps: the same with probes twice as dense (spans.REFINE_FPS 8, the default before): its cost and gain.
 Then the refined edges of the query's moments alone are placed again from the midpoint run's tracks, as a search
 would have to if refinement waited for a search: that is the search-time cost.
 
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
 TARGET_SECONDS = 0.25
-MODES = ("before", "midpoints", "refined")
+MODES = ("before", "midpoints", "refined", "refined_8fps")
 
 
 def moments_accuracy(say: Say, data: Path | None = None) -> dict:
@@ -93,13 +94,14 @@ def _measure(label: str, path: Path, query: Path, truth: list, folder: Path, say
 @contextlib.contextmanager
 def _mode(mode: str) -> Iterator[None]:
     """Settings and the scene threshold for one way of indexing."""
-    threshold = shots.SCENE_THRESHOLD
+    threshold, rate = shots.SCENE_THRESHOLD, spans.REFINE_FPS
     shots.SCENE_THRESHOLD = 2.0 if mode == "before" else threshold  # above any score: the grid only
+    spans.REFINE_FPS = 8.0 if mode == "refined_8fps" else rate
     try:
-        with override_settings(VIDEO_REFINE_EDGES=mode == "refined"):
+        with override_settings(VIDEO_REFINE_EDGES=mode.startswith("refined")):
             yield
     finally:
-        shots.SCENE_THRESHOLD = threshold
+        shots.SCENE_THRESHOLD, spans.REFINE_FPS = threshold, rate
 
 
 @contextlib.contextmanager

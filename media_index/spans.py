@@ -28,8 +28,9 @@ from .video_probe import UnreadableVideo, VideoInfo
 
 logger = logging.getLogger(__name__)
 
-# Frames a second decoded in a stretch being refined: an edge lands within half of 1/REFINE_FPS of the truth.
-REFINE_FPS = 8.0
+# Frames a second decoded in a stretch being refined: an edge lands within half of 1/REFINE_FPS of the truth. At 8,
+# refining cost 35-45% more than at 4, for edges 0.025 s off on average instead of 0.042 (docs/performance.md).
+REFINE_FPS = 4.0
 # At most this many probe frames of one stretch are held at once (a long sampling interval is probed more coarsely).
 MAX_PROBES = 16
 # Stretches less than this many seconds apart are decoded in one pass of ffmpeg: starting it and seeking (which

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from PIL import Image
 
-from media_index import calibration, face_engine, vector_store
+from media_index import calibration, face_engine, spans, vector_store
 from media_index.imaging import UnreadablePhoto, open_photo
 from media_index.models import Asset, Face, Frame, Track
 from people.models import Person
@@ -88,9 +88,9 @@ class SearchResult:
 
 # A video holds many faces of one person, so more faces are fetched than results shown.
 CANDIDATES_PER_RESULT = 10
-# Spans of one person less than this far apart (seconds) are one moment: a face missed in one sampled frame breaks
-# its track in two, whose refined edges meet again within about 1/8 s (media_index/spans.py).
-SPAN_JOIN = 0.25
+# Spans of one person at most this far apart (seconds) are one moment: a face missed in one sampled frame breaks its
+# track in two, whose refined edges stop half a probe interval either side of that frame (media_index/spans.py).
+SPAN_JOIN = 2 / spans.REFINE_FPS
 # Named faces are counted at most this often (seconds): the naming threshold moves with the log of their number.
 NAMED_FACES_CACHE_SECONDS = 60
 

@@ -29,8 +29,8 @@ DRAWN = {"A": [(1.32, 5.04), (9.20, 12.0)], "B": [(5.04, 7.48)]}
 CUT = 5.04
 COLOURS = {"A": (255, 255, 255), "B": (255, 0, 0)}
 VECTORS = {name: np.eye(512, dtype=np.float32)[number] for number, name in enumerate(COLOURS)}
-# Refined edges land halfway between two probes 1/8 s apart: within 1/16 s and a frame of the truth.
-TOLERANCE = 1 / 16 + 1 / FPS
+# Refined edges land halfway between two probes 1/REFINE_FPS apart: within half of that and a frame of the truth.
+TOLERANCE = 1 / (2 * spans.REFINE_FPS) + 1 / FPS
 
 
 def drawn_video(path: Path) -> Path:
