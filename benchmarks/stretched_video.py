@@ -4,7 +4,7 @@ The videos are the shared clips played over and over (ffmpeg's stream loop, the 
 their faces and decoding cost are real footage's; they are built once into var/benchmark/ (generated, never
 committed). Each way gets a fresh service; the time runs from the file's arrival in the inbox (moved in at once,
 complete) until the asset is indexed, so it includes the watcher's wait for the file to settle and, with
-stretches, the join.
+stretches, the join. How busy the machine's cores were meanwhile says how much room a second worker had.
 """
 
 import contextlib
@@ -96,6 +96,7 @@ def _index_once(path: Path, stretch_seconds: int, say: Say) -> dict:
         shutil.copyfile(path, aside)
         started = time.perf_counter()
         os.replace(aside, instance.inbox / path.name)  # in at once, complete
+        busy_before = _cpu_busy()
         statuses: dict[str, int] = {}
         while not sum(statuses.get(status, 0) for status in ("indexed", "no_faces", "failed")):
             time.sleep(POLL_SECONDS)
@@ -103,6 +104,7 @@ def _index_once(path: Path, stretch_seconds: int, say: Say) -> dict:
             if time.perf_counter() - started > 1800:
                 raise TimeoutError(f"{path.name} was not indexed within 30 minutes: {statuses}")
         seconds = time.perf_counter() - started
+        busy = (_cpu_busy() - busy_before) / (seconds * (os.cpu_count() or 1))
         record = instance.assets()[str(instance.inbox / path.name)]
     finally:
         with contextlib.suppress(InstanceError):
@@ -111,5 +113,18 @@ def _index_once(path: Path, stretch_seconds: int, say: Say) -> dict:
     if record["status"] != "indexed":
         raise RuntimeError(f"{path.name} ended {record['status']}: {record.get('error')}")
     way = f"stretches of {stretch_seconds} s" if stretch_seconds else "one piece"
-    say(f"    {way}: {seconds:.1f} s, {record['frames_done']} frames, {record['faces']} faces")
-    return {"seconds": round(seconds, 1), "frames": record["frames_done"], "faces": record["faces"]}
+    say(
+        f"    {way}: {seconds:.1f} s, {record['frames_done']} frames, {record['faces']} faces;"
+        f" the machine's cores {100 * busy:.0f}% busy"
+    )
+    return {
+        "seconds": round(seconds, 1), "frames": record["frames_done"], "faces": record["faces"],
+        "cpu_busy_share": round(busy, 3),
+    }  # fmt: skip
+
+
+def _cpu_busy() -> float:
+    """Seconds of CPU time the whole machine has spent busy (all processes, every core), from /proc/stat."""
+    fields = [float(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and waiting for I/O
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import redis
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 from django_celery_results.models import TaskResult
@@ -118,8 +118,15 @@ def throughput(now: datetime | None = None) -> dict:
 
 
 def running_assets(limit: int = LIST_LIMIT) -> list[dict]:
-    """The assets being indexed now; videos with how many of their sampled frames are done."""
-    processing = Asset.objects.filter(status=S.PROCESSING).order_by("pk")[:limit]
+    """The assets being indexed now; videos with how many of their sampled frames are done, and of a long video's
+    stretches (media_index/stretches.py) how many are done."""
+    processing = (
+        Asset.objects.filter(status=S.PROCESSING)
+        .annotate(
+            stretch_count=Count("stretches"), stretches_done=Count("stretches", filter=Q(stretches__status="done"))
+        )
+        .order_by("pk")[:limit]
+    )
     return [
         {
             "id": asset.pk,
@@ -128,7 +135,10 @@ def running_assets(limit: int = LIST_LIMIT) -> list[dict]:
             "frames_done": asset.frames_done,
             "frames_total": asset.frames_total,
             "percent": 100 * asset.frames_done // asset.frames_total if asset.frames_total else None,
-            "progress": asset.progress,
+            "stretches": asset.stretch_count,
+            "stretches_done": asset.stretches_done,
+            "progress": asset.progress
+            + (f", {asset.stretches_done} of {asset.stretch_count} stretches done" if asset.stretch_count else ""),
         }
         for asset in processing
     ]

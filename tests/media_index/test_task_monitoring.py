@@ -103,6 +103,20 @@ def test_the_figures_match_the_assets_in_each_status(user_client, archive, no_re
     assert data["throughput"]["last_hour"] == 3
 
 
+def test_a_long_video_in_stretches_shows_how_many_are_done(user_client, archive, no_redis):
+    from media_index.models import Stretch
+
+    for number, status in enumerate(["done", "done", "processing", "queued"]):
+        Stretch.objects.create(asset=archive["video"], number=number, start=60.0 * number, status=status)
+    running = {item["path"]: item for item in user_client.get("/tasks/status.json").json()["running"]}
+    video = running["/archive/clip.mp4"]
+    assert (video["stretches"], video["stretches_done"]) == (4, 2)
+    assert video["progress"] == "4/10 (40%), 2 of 4 stretches done"
+    assert (
+        running["/archive/photo.jpg"]["stretches"] == 0 and "stretches" not in running["/archive/photo.jpg"]["progress"]
+    )
+
+
 def test_the_page_shows_the_figures_and_the_header_links_to_it(user_client, archive, no_redis):
     page = user_client.get("/tasks/").content.decode()
     assert 'data-key="stages.waiting">3<' in page and 'data-key="stages.running">2<' in page
