@@ -328,3 +328,26 @@ def test_edges_at_a_boundary_are_settled_by_the_join_as_one_task_settles_them(en
     assert indexing.index_asset(asset_id, task_id=task_id) == Asset.Status.INDEXED
     assert frames_of(asset) == [(index, pytest.approx(time, abs=1e-6)) for index, time in whole_frames]
     assert spans(asset) == whole_spans
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.processes
+@pytest.mark.shared_data
+def test_stretch_tasks_that_never_reached_the_queue_are_sent_again_by_the_watcher(engine, queue, monkeypatch):
+    from media_index import tasks
+
+    asset = queue.register()
+    real_send = tasks.index_stretch_task.apply_async
+
+    def queue_down(args, task_id):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(dispatch, "_queue_down_until", 0.0)
+    monkeypatch.setattr(tasks.index_stretch_task, "apply_async", queue_down)
+    indexing.index_asset(asset.pk)  # split, but no stretch's task reaches the queue
+    assert Stretch.objects.filter(task_sent=False).count() == 3 and not queue.stretches
+    monkeypatch.setattr(tasks.index_stretch_task, "apply_async", real_send)
+    monkeypatch.setattr(dispatch, "_queue_down_until", 0.0)
+    assert dispatch.send_unsent() == 3
+    assert not Stretch.objects.filter(task_sent=False).exists()
+    assert current(queue.stretches) == dict(Stretch.objects.values_list("pk", "task_id"))
