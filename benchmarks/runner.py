@@ -77,6 +77,7 @@ def run(
     assign_rounds: int = 2,
     video_minutes: int = 60,
     photo_batches: tuple[int, ...] = (),
+    video_databases: tuple[str, ...] = ("sqlite",),
     say: Say = print,
 ) -> Report:
     """Every section asked for, in an order that keeps each measurement alone on the machine."""
@@ -91,7 +92,7 @@ def run(
     if "video" in sections:
         report.video = [video_speed(label, path, say) for label, path in reference_videos().items()]
     if "stretched_video" in sections:
-        report.stretched_video = stretched_video(say)
+        report.stretched_video = stretched_video(say, databases=video_databases)
     if "moments" in sections:
         report.moments = moments_accuracy(say)
     if "track_vectors" in sections:
@@ -162,7 +163,8 @@ def summary_lines(report: Report) -> list[str]:
         lines.append(line)
     for run in report.stretched_video:
         lines.append(
-            f"video {run['label']} through a service with {run['workers']} workers ({run['video_seconds']:.0f} s):"
+            f"video {run['label']} through a service with {run['workers']} workers ({run['video_seconds']:.0f} s,"
+            f" {run.get('database', 'sqlite')}):"
             f" {run['stretches']['realtime_factor']}x real time in stretches of {run['stretch_seconds']} s, against"
             f" {run['one_piece']['realtime_factor']}x in one piece ({run['speedup']}x as fast); same frames and faces:"
             f" {run['same_frames_and_faces']}"

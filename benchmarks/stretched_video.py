@@ -16,14 +16,17 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 from django.conf import settings
 
+from benchmarks import servers
 from benchmarks.instance import Instance, InstanceError
 from benchmarks.videos import reference_videos
 from media_index import video_probe
+from revsearch_site import processes
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,7 @@ Say = Callable[[str], None]
 # Minutes of each reference video's loop: long enough for several stretches a worker at the default length.
 MINUTES = {"360p": 8, "1080p": 4}
 WORKERS = 2
+DATABASES = ("sqlite", "postgres")
 POLL_SECONDS = 1.0
 
 
@@ -52,43 +56,84 @@ def looped_video(label: str, source: Path, minutes: float) -> Path:
     return path
 
 
-def stretched_video(say: Say, minutes: dict[str, float] | None = None) -> list[dict]:
-    """Each reference video's loop indexed by a service with WORKERS workers: in one piece, then in stretches."""
+def stretched_video(
+    say: Say, minutes: dict[str, float] | None = None, databases: tuple[str, ...] = ("sqlite",)
+) -> list[dict]:
+    """Each reference video's loop indexed by a service with WORKERS workers: in one piece, then in stretches; for
+    each database asked for (sqlite: the service's own file; postgres: a throwaway server, a fresh database a run)."""
     results = []
-    for label, source in reference_videos().items():
-        path = looped_video(label, source, (minutes or MINUTES)[label])
-        info = video_probe.probe(path)
-        say(f"stretched video {label}: {path.name} ({info.duration:.0f} s), {WORKERS} workers, fresh service each way")
-        ways = {"one_piece": 0, "stretches": settings.VIDEO_STRETCH_SECONDS}
-        runs = {way: _index_once(path, stretch_seconds, say) for way, stretch_seconds in ways.items()}
-        one, split = runs["one_piece"], runs["stretches"]
-        figures = {
-            "label": label,
-            "video": path.name,
-            "video_seconds": round(info.duration, 1),
-            "size": f"{info.width}x{info.height}",
-            "workers": WORKERS,
-            "torch_threads": settings.TORCH_THREADS,
-            "stretch_seconds": settings.VIDEO_STRETCH_SECONDS,
-            **{way: run | {"realtime_factor": round(info.duration / run["seconds"], 1)} for way, run in runs.items()},
-            "speedup": round(one["seconds"] / split["seconds"], 2),
-            "same_frames_and_faces": (one["frames"], one["faces"]) == (split["frames"], split["faces"]),
-        }
-        say(
-            f"  {label}: in one piece {one['seconds']:.1f} s = {figures['one_piece']['realtime_factor']}x real time;"
-            f" in stretches of {settings.VIDEO_STRETCH_SECONDS} s {split['seconds']:.1f} s ="
-            f" {figures['stretches']['realtime_factor']}x ({figures['speedup']}x as fast); frames {one['frames']} and"
-            f" {split['frames']}, faces {one['faces']} and {split['faces']}"
-        )
-        results.append(figures)
+    with contextlib.ExitStack() as stack:
+        servers_by_kind = {kind: stack.enter_context(_postgres()) if kind == "postgres" else None for kind in databases}
+        for database, server in servers_by_kind.items():
+            for label, source in reference_videos().items():
+                path = looped_video(label, source, (minutes or MINUTES)[label])
+                results.append(_compare(path, label, database, server, say))
     return results
 
 
-def _index_once(path: Path, stretch_seconds: int, say: Say) -> dict:
+def _compare(path: Path, label: str, database: str, server: str | None, say: Say) -> dict:
+    info = video_probe.probe(path)
+    say(
+        f"stretched video {label}: {path.name} ({info.duration:.0f} s), {WORKERS} workers, {database},"
+        " a fresh service each way"
+    )
+    ways = {"one_piece": 0, "stretches": settings.VIDEO_STRETCH_SECONDS}
+    runs = {way: _index_once(path, seconds, say, _fresh_database(server, way)) for way, seconds in ways.items()}
+    one, split = runs["one_piece"], runs["stretches"]
+    figures = {
+        "label": label,
+        "database": database,
+        "video": path.name,
+        "video_seconds": round(info.duration, 1),
+        "size": f"{info.width}x{info.height}",
+        "workers": WORKERS,
+        "torch_threads": settings.TORCH_THREADS,
+        "stretch_seconds": settings.VIDEO_STRETCH_SECONDS,
+        **{way: run | {"realtime_factor": round(info.duration / run["seconds"], 1)} for way, run in runs.items()},
+        "speedup": round(one["seconds"] / split["seconds"], 2),
+        "same_frames_and_faces": (one["frames"], one["faces"]) == (split["frames"], split["faces"]),
+    }
+    say(
+        f"  {label} ({database}): in one piece {one['seconds']:.1f} s = {figures['one_piece']['realtime_factor']}x"
+        f" real time; in stretches of {settings.VIDEO_STRETCH_SECONDS} s {split['seconds']:.1f} s ="
+        f" {figures['stretches']['realtime_factor']}x ({figures['speedup']}x as fast); frames {one['frames']} and"
+        f" {split['frames']}, faces {one['faces']} and {split['faces']}"
+    )
+    return figures
+
+
+@contextlib.contextmanager
+def _postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL server for the runs; yields its address, to which a database's name is added."""
+    folder = Path(tempfile.mkdtemp(prefix="revsearch-benchmark-pg-"))
+    folder.chmod(0o755)  # the server runs as the `postgres` user
+    port = processes.free_port()
+    server = servers.postgres(port, folder / "data").start(folder / "postgres.log")
+    try:
+        server.wait_ready()
+        yield f"postgres://postgres@127.0.0.1:{port}"
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _fresh_database(server: str | None, name: str) -> str | None:
+    """A new, empty database on the server, by its URL; None (the service's own SQLite file) without a server."""
+    if server is None:
+        return None
+    name = f"stretched_{name}_{secrets.token_hex(4)}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return f"{server}/{name}"
+
+
+def _index_once(path: Path, stretch_seconds: int, say: Say, database_url: str | None) -> dict:
     """Seconds from the video's arrival in a fresh service's inbox until it is indexed, with its frames and faces."""
     home = Path(tempfile.mkdtemp(prefix="revsearch-benchmark-")).resolve()
     instance = Instance(home, admin_password=secrets.token_urlsafe(16), workers=WORKERS)
     instance.env["REVSEARCH_VIDEO_STRETCH_SECONDS"] = str(stretch_seconds)
+    if database_url:
+        instance.env["DATABASE_URL"] = database_url
     try:
         instance.prepare().start()
         session = instance.signed_in()  # polled through the tasks page's JSON: a manage.py each second would cost CPU

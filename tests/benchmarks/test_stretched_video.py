@@ -35,3 +35,16 @@ def test_the_summary_compares_stretches_with_one_piece():
     }  # fmt: skip
     line = next(line for line in summary_lines(Report(stretched_video=[run])) if "2 workers" in line)
     assert "9.9x real time in stretches of 60 s" in line and "8.2x in one piece" in line and "1.2x as fast" in line
+
+
+@pytest.mark.processes
+def test_each_postgres_run_gets_an_empty_database_of_its_own():
+    import psycopg
+
+    assert stretched_video._fresh_database(None, "one_piece") is None  # SQLite: the service's own file
+    with stretched_video._postgres() as server:
+        first, second = (stretched_video._fresh_database(server, way) for way in ("one_piece", "stretches"))
+        assert first != second and first.startswith(server + "/stretched_one_piece_")
+        with psycopg.connect(first) as connection:
+            tables = connection.execute("select count(*) from pg_tables where schemaname = 'public'").fetchone()
+        assert tables == (0,)

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from benchmarks import runner, soak, vector_bench
+from benchmarks import runner, soak, stretched_video, vector_bench
 
 
 class Command(BaseCommand):
@@ -49,6 +49,11 @@ class Command(BaseCommand):
             "--video-minutes", type=int, default=60, help="Length of the long_video section's video (60 minutes)."
         )
         parser.add_argument(
+            "--video-databases",
+            default="sqlite",
+            help="Databases the stretched_video section runs on, comma-separated: sqlite, postgres (default sqlite).",
+        )
+        parser.add_argument(
             "--assign-rounds", type=int, default=2, help="Runs with assignment off and on, each (default 2)."
         )
 
@@ -66,6 +71,9 @@ class Command(BaseCommand):
             raise CommandError(
                 "--workers, --photo-batches and --vector-sizes take whole numbers separated by commas"
             ) from error
+        databases = tuple(name.strip() for name in options["video_databases"].split(",") if name.strip())
+        if not databases or set(databases) - set(stretched_video.DATABASES):
+            raise CommandError(f"--video-databases {options['video_databases']}: choose from sqlite, postgres")
         # Services and Milvus servers run in sessions of their own: SIGTERM must unwind through what stops them.
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
         say = self.stderr.write if as_json else self.stdout.write
@@ -84,6 +92,7 @@ class Command(BaseCommand):
                 assign_rounds=options["assign_rounds"],
                 video_minutes=options["video_minutes"],
                 photo_batches=photo_batches,
+                video_databases=databases,
                 say=say,
             )
         except soak.SoakError as error:
