@@ -14,7 +14,7 @@ run: setup migrate ## Install what running needs (runtime and weights sets) and 
 	$(BIN)/python manage.py serve
 
 test: setup tools browser compose postgres lint ## Install every set and what is missing, check style and run every test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 	@echo "again on a PostgreSQL server of the tests' own (unit tests; the photo flow above ran on one too)"
 	REVSEARCH_TEST_POSTGRES=1 $(BIN)/python -m pytest -m "not flow"
 
