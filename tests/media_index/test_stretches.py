@@ -132,6 +132,18 @@ def run_stretches(queue, order=None, limit: int = 50) -> None:
     raise AssertionError("the stretches did not finish")
 
 
+def run_asset_task(queue) -> str | None:
+    """Run the asset's latest task: the split, or the join that the last stretch done sent."""
+    asset_id, task_id = queue.assets[-1]
+    return indexing.index_asset(asset_id, task_id=task_id)
+
+
+def assert_as_one_task(asset: Asset, whole_frames: list, whole_spans: list) -> None:
+    """The frames (none twice, none missing, numbered in time order) and the track spans of one task's run."""
+    assert frames_of(asset) == [(index, pytest.approx(time, abs=1e-6)) for index, time in whole_frames]
+    assert spans(asset) == whole_spans
+
+
 def spans(asset: Asset) -> list[tuple[float, float, bool, bool]]:
     return [
         (round(t.start, 4), round(t.end, 4), t.start_settled, t.end_settled)
@@ -171,8 +183,7 @@ def test_stretches_in_any_order_make_the_frames_and_tracks_of_one_task(engine, q
     assert sorted(current(queue.stretches)) == [p.pk for p in parts]
     run_stretches(queue, order)
     assert Asset.objects.get(pk=asset.pk).status == Asset.Status.PROCESSING  # until the join
-    asset_id, task_id = queue.assets[-1]
-    assert indexing.index_asset(asset_id, task_id=task_id) == Asset.Status.INDEXED
+    assert run_asset_task(queue) == Asset.Status.INDEXED
     asset.refresh_from_db()
     # No frame twice, none missing, numbered in time order; every face's vector stored; the stretches gone.
     assert frames_of(asset) == [(index, pytest.approx(time, abs=1e-6)) for index, time in whole_frames]
@@ -208,8 +219,7 @@ def test_a_stretch_whose_worker_died_resumes_where_it_stopped(engine, queue, in_
     indexing.index_stretch(middle.pk, task_id)  # the same task, delivered again
     assert Stretch.objects.get(pk=middle.pk).worker_deaths == 1
     run_stretches(queue)
-    asset_id, join_task = queue.assets[-1]
-    assert indexing.index_asset(asset_id, task_id=join_task) == Asset.Status.INDEXED
+    assert run_asset_task(queue) == Asset.Status.INDEXED
     assert frames_of(asset) == [(index, pytest.approx(time, abs=1e-6)) for index, time in whole_frames]
     assert 999_999 not in vector_store.stored_faces(asset.pk)
     assert spans(asset) == whole_spans
@@ -249,13 +259,10 @@ def test_a_video_queued_again_while_its_stretches_run_starts_over(engine, queue,
     assert dispatch.requeue([Asset.objects.get(pk=asset.pk)]) == 1
     for stretch_id, task_id in old_tasks.items():
         assert indexing.index_stretch(stretch_id, task_id) is None  # their stretches are gone
-    asset_id, task_id = queue.assets[-1]
-    assert indexing.index_asset(asset_id, task_id=task_id) is None  # split again
+    assert run_asset_task(queue) is None  # split again
     run_stretches(queue, [2, 0, 1])
-    asset_id, task_id = queue.assets[-1]
-    assert indexing.index_asset(asset_id, task_id=task_id) == Asset.Status.INDEXED
-    assert frames_of(asset) == [(index, pytest.approx(time, abs=1e-6)) for index, time in whole_frames]
-    assert spans(asset) == whole_spans
+    assert run_asset_task(queue) == Asset.Status.INDEXED
+    assert_as_one_task(asset, whole_frames, whole_spans)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -293,14 +300,12 @@ def test_a_restarted_service_sends_the_unfinished_stretches_again(engine, queue)
     old = current(queue.stretches)
     indexing.index_stretch(first.pk, old[first.pk])
     assert dispatch.requeue_unfinished() == 1  # the service starts again: the asset's task first
-    asset_id, task_id = queue.assets[-1]
-    assert indexing.index_asset(asset_id, task_id=task_id) is None
+    assert run_asset_task(queue) is None
     again = current(queue.stretches)
     assert set(again) == set(old) and all(again[s] != old[s] for s in again if s != first.pk)
     assert again[first.pk] == old[first.pk], "a stretch done is not sent again"
     run_stretches(queue)
-    asset_id, task_id = queue.assets[-1]
-    assert indexing.index_asset(asset_id, task_id=task_id) == Asset.Status.INDEXED
+    assert run_asset_task(queue) == Asset.Status.INDEXED
     expected = [frame.timestamp for frame in video.sample_frames(HAMILTON, video_probe.probe(HAMILTON), 1.0)]
     assert [time for _, time in frames_of(asset)] == pytest.approx(expected, abs=1e-6)
 
@@ -324,10 +329,8 @@ def test_edges_at_a_boundary_are_settled_by_the_join_as_one_task_settles_them(en
     asset = queue.register()
     indexing.index_asset(asset.pk)
     run_stretches(queue, [1, 0, 2])
-    asset_id, task_id = queue.assets[-1]
-    assert indexing.index_asset(asset_id, task_id=task_id) == Asset.Status.INDEXED
-    assert frames_of(asset) == [(index, pytest.approx(time, abs=1e-6)) for index, time in whole_frames]
-    assert spans(asset) == whole_spans
+    assert run_asset_task(queue) == Asset.Status.INDEXED
+    assert_as_one_task(asset, whole_frames, whole_spans)
 
 
 @pytest.mark.django_db(transaction=True)
