@@ -6,6 +6,7 @@ os.walk and Path.rglob do, and a folder 1,200 deep raised RecursionError), holds
 follows no link to a folder, and reports each odd path once with the reason instead of raising.
 """
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -202,3 +203,76 @@ def open_for_writing(path: Path) -> bool:
         return False
     finally:
         os.close(descriptor)
+
+
+class LinkOnTheWay(Exception):
+    """A folder on the way is a link, or not a folder: it is not followed."""
+
+
+def open_folder(root: Path, parts: tuple[str, ...], create: bool = False) -> int:
+    """A descriptor of the folder root/parts..., each step opened relative to the one above without following a link
+    (so no link, even one swapped in meanwhile, leads out of root); missing folders are made when `create`.
+
+    Raises LinkOnTheWay for a link or a file on the way, OSError for anything else; the caller closes the descriptor.
+    """
+    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts:
+            if part in ("", ".", "..") or "/" in part:
+                raise ValueError(f"{part!r} is not a folder name")
+            try:
+                inner = _open_step(part, folder)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                with contextlib.suppress(FileExistsError):  # another upload made it first
+                    os.mkdir(part, 0o755, dir_fd=folder)
+                inner = _open_step(part, folder)
+            os.close(folder)
+            folder = inner
+    except BaseException:
+        os.close(folder)
+        raise
+    return folder
+
+
+def _open_step(part: str, parent: int) -> int:
+    try:
+        return os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise LinkOnTheWay(f"{part} is a link or a file, not a folder: it is not followed") from None
+        raise
+
+
+def unlink_inside(path: Path, root: Path) -> str:
+    """Delete the regular file at path when it is inside root (the inbox): '' when done, else why it was kept.
+
+    Every folder is opened relative to the one above with O_NOFOLLOW (open_folder), and the file unlinked relative to
+    its folder, so no link (of a folder or of the file) is followed out of root, even if one is swapped in meanwhile.
+    """
+    root = root.resolve()  # assets' paths are stored resolved (intake.register_path)
+    if not path.is_absolute() or not path.is_relative_to(root):
+        return "outside the inbox: never deleted; delete it by hand if needed"
+    parts = path.relative_to(root).parts
+    if not parts or any(part in (".", "..") for part in parts):
+        return "not a plain path inside the inbox: kept"
+    try:
+        folder = open_folder(root, parts[:-1])
+        try:
+            info = os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)
+            if stat.S_ISLNK(info.st_mode):
+                return "a link: neither it nor what it points at was deleted; delete them by hand if needed"
+            if not stat.S_ISREG(info.st_mode):
+                return "not a regular file: kept"
+            os.unlink(parts[-1], dir_fd=folder)
+        finally:
+            os.close(folder)
+    except LinkOnTheWay:
+        return "a folder on its way is a link: not followed, file kept"
+    except OSError as error:
+        if error.errno == errno.ENOENT:
+            return "already gone from the inbox"
+        return f"could not be deleted ({error.strerror}); check its permissions and delete it by hand"
+    logger.info("deleted %s", path)
+    return ""

@@ -5,10 +5,7 @@ Rows go in one transaction; vectors and crops once it commits (media_index/remov
 are unlinked inside the transaction: if it then rolls back, the watcher finds the files gone and marks them missing.
 """
 
-import errno
 import logging
-import os
-import stat
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from media_index import removal, vector_store
+from media_index import inbox, removal, vector_store
 from media_index.models import Asset, Face, Frame
 
 from . import audit
@@ -129,10 +126,14 @@ def _delete_files(assets: list[Asset]) -> dict:
     deleted, kept, other_faces = [], [], 0
     # Copies first: deleting an original lets a copy still on disk take its place (media_index/signals.py).
     for asset in copies + assets:
-        reason = _unlink_in_inbox(Path(asset.path)) if asset.kind != Asset.Kind.OTHER else "not a photo or video"
+        if asset.kind == Asset.Kind.OTHER:
+            reason = "not a photo or video"
+        else:
+            reason = inbox.unlink_inside(Path(asset.path), settings.INBOX_DIR)
         if reason:
             kept.append({"path": asset.display_path, "reason": reason})
             continue
+        logger.info("deleted %s, which held a forgotten person", asset.path)
         other_faces += asset.faces.count()
         asset.delete()  # its other faces, frames, vectors and files go too (media_index/signals.py)
         deleted.append(asset)
@@ -142,38 +143,3 @@ def _delete_files(assets: list[Asset]) -> dict:
         "files_kept": kept,
         "other_faces_deleted": other_faces,
     }
-
-
-def _unlink_in_inbox(path: Path) -> str:
-    """Delete the regular file at path when it is inside the inbox: '' when done, else why it was kept.
-
-    Every folder is opened relative to the one above with O_NOFOLLOW, and the file unlinked relative to its folder,
-    so no link (of a folder or of the file) is followed out of the inbox, even if one is swapped in meanwhile.
-    """
-    inbox = Path(settings.INBOX_DIR).resolve()  # assets' paths are stored resolved (intake.register_path)
-    if not path.is_absolute() or not path.is_relative_to(inbox):
-        return "outside the inbox: never deleted; delete it by hand if needed"
-    parts = path.relative_to(inbox).parts
-    if not parts or any(part in (".", "..") for part in parts):
-        return "not a plain path inside the inbox: kept"
-    try:
-        folder = os.open(inbox, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            for part in parts[:-1]:
-                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
-                os.close(folder)
-                folder = inner
-            info = os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)
-            if stat.S_ISLNK(info.st_mode):
-                return "a link: neither it nor what it points at was deleted; delete them by hand if needed"
-            if not stat.S_ISREG(info.st_mode):
-                return "not a regular file: kept"
-            os.unlink(parts[-1], dir_fd=folder)
-        finally:
-            os.close(folder)
-    except OSError as error:
-        if error.errno in (errno.ELOOP, errno.ENOTDIR):
-            return "a folder on its way is a link: not followed, file kept"
-        return f"could not be deleted ({error.strerror}); check its permissions and delete it by hand"
-    logger.info("deleted %s, which held a forgotten person", path)
-    return ""

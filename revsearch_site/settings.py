@@ -112,6 +112,12 @@ SEARCH_TOP_K = env_int("REVSEARCH_SEARCH_TOP_K", 20, minimum=1)
 MAX_UPLOAD_BYTES = env_int("REVSEARCH_MAX_UPLOAD_MB", 25, minimum=1) * 1024 * 1024
 # A request body longer than the upload plus room for the form's other fields is refused (413) before it is read.
 MAX_REQUEST_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
+# Files uploaded into the inbox through the API (POST /api/v1/assets) may be this large: videos are far larger than
+# query photos, and are written to a temporary file, never held in memory.
+MAX_ASSET_UPLOAD_BYTES = env_int("REVSEARCH_MAX_ASSET_UPLOAD_MB", 2048, minimum=1) * 1024 * 1024
+# Requests per API token: a count and a period (s, m, h or d); counted in Redis, shared by every web process.
+API_RATE = env_str("REVSEARCH_API_RATE", "600/m")
+API_THROTTLE_CACHE = "api"
 # Query photos are decoded in the web server while someone waits: a lower pixel limit than the inbox's, checked on
 # the header, and at most this many faces embedded (the largest; a crowd photo holds far more than anyone picks).
 MAX_QUERY_PIXELS = env_int("REVSEARCH_MAX_QUERY_PIXELS", 40_000_000, minimum=1)
@@ -160,6 +166,8 @@ INSTALLED_APPS = [
     "media_index",
     "search",
     "people",
+    "ninja",  # its static files: the API's docs page loads nothing from elsewhere
+    "api",
 ]
 # The measurement tools are not in the production image: the app is there only where its package is.
 if importlib.util.find_spec("benchmarks"):
@@ -255,6 +263,17 @@ MEDIA_URL = "/media/"
 WHITENOISE_USE_FINDERS = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    API_THROTTLE_CACHE: {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "revsearch",
+        "TIMEOUT": 3600,
+        "OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
+    },
+}
 
 # --- Celery ----------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL

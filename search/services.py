@@ -265,7 +265,9 @@ def save_query(upload) -> str:
     return query_id
 
 
-def search_query(query_id: str, face_index: int | None = None) -> SearchResult:
+def search_query(
+    query_id: str, face_index: int | None = None, top_k: int | None = None, kind: str | None = None
+) -> SearchResult:
     """search_faces for a saved query, with the faces found at upload (found again only if they were lost)."""
     if not query_path(query_id).is_file():
         raise QueryExpired(query_id)
@@ -279,7 +281,7 @@ def search_query(query_id: str, face_index: int | None = None) -> SearchResult:
         _store_faces(query_id, faces, size)
     else:
         faces, size = stored
-    return search_faces(faces, *size, face_index)
+    return search_faces(faces, *size, face_index, top_k, kind)
 
 
 def query_path(query_id: str) -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 BASE_DIR = Path(__file__).resolve().parents[1]
-PRODUCT = ("revsearch_site", "media_index", "search", "people")
+PRODUCT = ("revsearch_site", "media_index", "search", "people", "api")
 MAX_LINES = 400
 
 
