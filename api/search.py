@@ -166,12 +166,3 @@ def _result(match: services.Match) -> dict:
 
 def _rounded(box) -> list[float]:
     return [round(value, 1) for value in box]
-
-
-media_router = Router(tags=["files"])
-
-
-@media_router.get("/{path:path}", url_name="media", response={200: None}, summary="A face crop or frame thumbnail")
-def media(request: HttpRequest, path: str):
-    """Face crops, frame thumbnails and previews the service made (JPEG)."""
-    return http.media_response(request, path)

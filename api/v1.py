@@ -7,7 +7,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, re_path
 from ninja import NinjaAPI
 
-from . import assets, errors, people, search, tasks, tokens
+from . import assets, errors, media, people, search, tasks, tokens
 from .auth import READ
 from .throttling import TokenRateThrottle
 
@@ -18,6 +18,7 @@ ERRORS = {
     404: "No such thing (or the search expired).",
     413: "The upload is larger than the limit.",
     429: "Too many requests with this token: wait as Retry-After says.",
+    503: "The vector store (Milvus) is unavailable: try again in a minute.",
 }
 READ_ONLY_REFUSED = {403: "The token is read-only."}
 
@@ -59,7 +60,7 @@ api.add_router("/search", search.router)
 api.add_router("/assets", assets.router)
 api.add_router("/people", people.router)
 api.add_router("/tasks", tasks.router)
-api.add_router("/media", search.media_router)
+api.add_router("/media", media.router)
 
 
 def schema_access(view):
