@@ -15,8 +15,8 @@ run: setup migrate ## Install what running needs (runtime and weights sets) and 
 
 test: setup tools browser compose postgres lint ## Install every set and what is missing, check style and run every test
 	$(BIN)/python -m pytest --durations=25
-	@echo "again on a PostgreSQL server of the tests' own (unit tests; the photo flow above ran on one too)"
-	REVSEARCH_TEST_POSTGRES=1 $(BIN)/python -m pytest -m "not flow"
+	@echo "again on a PostgreSQL server of the tests' own (the unit tests that use the database; the photo flow above ran on one too)"
+	REVSEARCH_TEST_POSTGRES=1 $(BIN)/python -m pytest -m "not flow" --only-database
 
 unit: setup tools ## Run the tests that start no other program (about a minute), without lint or PostgreSQL
 	$(BIN)/python -m pytest -m "not flow and not processes"

@@ -21,12 +21,31 @@ EXAMPLES = DATA_DIR / "face_recognition" / "examples"
 SERVER_FIXTURES = frozenset({"milvus_uri", "redis_url", "redis_with_password"})
 
 
+# pytest-django's fixtures that give a test the database (others, such as admin_client, ask for one of these).
+DATABASE_FIXTURES = frozenset({"db", "transactional_db"})
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--only-database",
+        action="store_true",
+        help="Run only the tests that use the database (make test runs them again on PostgreSQL with it).",
+    )
+
+
+def uses_database(item) -> bool:
+    return bool(item.get_closest_marker("django_db") or DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    """Tests that start a server are marked `processes`. Without the data folder, the tests that read it are
-    skipped and the others run."""
+    """Tests that start a server are marked `processes`. With --only-database, the tests that use no database are
+    left out. Without the data folder, the tests that read it are skipped and the others run."""
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.processes)
+    if config.getoption("only_database"):
+        config.hook.pytest_deselected(items=[item for item in items if not uses_database(item)])
+        items[:] = [item for item in items if uses_database(item)]
     if DATA_DIR.is_dir():
         return
     skip = pytest.mark.skip(

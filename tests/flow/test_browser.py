@@ -138,3 +138,15 @@ def test_the_tasks_page_shows_the_queue_and_keeps_itself_up_to_date(page, servic
 
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 392
+
+
+def test_the_api_docs_page_lists_the_operations_and_loads_nothing_from_elsewhere(page, service):
+    """The page is Swagger UI from django-ninja's own static files; it reads the schema with the user's session."""
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.goto(f"{service.url}/api/v1/docs/")
+    page.wait_for_selector(".opblock")
+    shot(page, "10-api-docs")
+    listed = page.locator(".opblock-summary-path").all_inner_texts()
+    assert {"/api/v1/search", "/api/v1/assets", "/api/v1/people", "/api/v1/tasks"} <= {p.strip() for p in listed}
+    assert asked and all(url.startswith(service.url) or url.startswith("data:") for url in asked), asked
