@@ -7,6 +7,8 @@ import pytest
 from django.test import Client
 
 from api import tokens
+from tests.media_index.conftest import sent  # noqa: F401
+from tests.media_index.test_task_monitoring import archive, no_redis  # noqa: F401
 from tests.search.conftest import engine, inbox, indexed_asset  # noqa: F401 - fixtures for the API's tests
 
 

@@ -32,17 +32,6 @@ def inbox(settings, tmp_path) -> Path:
 
 
 @pytest.fixture
-def sent(monkeypatch) -> list[int]:
-    """The asset ids whose indexing task was sent (after commit): no Celery needed."""
-    from media_index import tasks
-
-    ids: list[int] = []
-    monkeypatch.setattr(tasks.index_asset_task, "apply_async", lambda args, task_id: ids.append(args[0]))
-    monkeypatch.setattr(tasks.index_photos_task, "apply_async", lambda args, task_id: ids.extend(args[0]))
-    return ids
-
-
-@pytest.fixture
 def vectors_deleted(monkeypatch) -> list[int]:
     """Milvus, faked: the face ids whose vectors were deleted."""
     deleted: list[int] = []
