@@ -44,8 +44,11 @@ def pytest_collection_modifyitems(config, items) -> None:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.processes)
     if config.getoption("only_database"):
-        config.hook.pytest_deselected(items=[item for item in items if not uses_database(item)])
-        items[:] = [item for item in items if uses_database(item)]
+        kept, left_out = [], []
+        for item in items:
+            (kept if uses_database(item) else left_out).append(item)
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
     if DATA_DIR.is_dir():
         return
     skip = pytest.mark.skip(
