@@ -30,6 +30,11 @@ EMBEDDING_BATCH = 32
 # MTCNN stays in float32 whatever FACE_PRECISION says: in bfloat16 its boxes moved (IoU down to 0.76 on the shared
 # photos) and it was slower (docs/performance.md, "Reduced precision"). `evaluate precision` sets it to measure that.
 BFLOAT16_DETECTOR = False
+# detect_around looks for a face again near where it was, in a region scaled so that its box is this many pixels
+# (O-Net's input), from candidate boxes shifted by these many box sides each way, and of these sizes (box sides).
+REGION_FACE_SIDE = 48
+AROUND_SHIFTS = (-1.0, -0.5, 0.0, 0.5, 1.0)
+AROUND_SIZES = (0.8, 1.0, 1.25)
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,49 @@ def detect_faces(images: list[PIL.Image.Image], model: str | None = None) -> lis
     width, height = images[0].size
     with torch.inference_mode():
         return [_keep(found, width, height) for found in _detect(_models(model).detector, images)]
+
+
+def detect_around(
+    images: list[PIL.Image.Image], boxes: list[tuple[float, ...]], model: str | None = None
+) -> list[list[Detection]]:
+    """For each image, the faces near its box: where a face was a moment before (a video's track, spans.py).
+
+    Cheaper than detect_faces by far: no scan of the whole image. MTCNN's last two stages alone look at candidate
+    boxes around the box (AROUND_SHIFTS x AROUND_SHIFTS places, AROUND_SIZES sizes), in a copy of the region scaled
+    so that the box is REGION_FACE_SIDE pixels; the boxes come back in the image's pixels, kept as detect_faces
+    keeps them.
+    """
+    if not images:
+        return []
+    detector = _models(model).detector
+    nets = cast(tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module], (detector.pnet, detector.rnet, detector.onet))
+    thresholds = cast(tuple[float, float, float], detector.thresholds)
+    reach = max(AROUND_SHIFTS) + max(AROUND_SIZES) / 2  # in box sides, from the box's centre
+    region_side = round(2 * reach * REGION_FACE_SIDE)
+    regions, placements = [], []
+    for image, (x1, y1, x2, y2) in zip(images, boxes, strict=True):
+        side = max(x2 - x1, y2 - y1, 1.0)
+        left, top = (x1 + x2) / 2 - reach * side, (y1 + y2) / 2 - reach * side
+        area = (left, top, left + 2 * reach * side, top + 2 * reach * side)
+        # Outside the image, the region is black.
+        regions.append(image.transform((region_side, region_side), PIL.Image.Transform.EXTENT, area,
+                                       PIL.Image.Resampling.BILINEAR))  # fmt: skip
+        placements.append((left, top, side / REGION_FACE_SIDE))
+    with torch.inference_mode():
+        detected = mtcnn.follow(regions, _candidates(region_side), nets, thresholds)
+    found = []
+    for image, detections, (left, top, scale) in zip(images, detected, placements, strict=True):
+        in_image = np.asarray(detections, dtype=float).reshape(-1, 5) * np.array([scale] * 4 + [1.0])
+        found.append(_keep(in_image + [left, top, left, top, 0.0], image.width, image.height))
+    return found
+
+
+def _candidates(region_side: int) -> np.ndarray:
+    """detect_around's candidate boxes (x1, y1, x2, y2, score) in a region with the known box at its centre."""
+    centres = [region_side / 2 + shift * REGION_FACE_SIDE for shift in AROUND_SHIFTS]
+    halves = [size * REGION_FACE_SIDE / 2 for size in AROUND_SIZES]
+    candidates = [(x - half, y - half, x + half, y + half, 1.0) for x in centres for y in centres for half in halves]
+    return np.array(candidates, dtype=np.float32)
 
 
 def embed_faces(

@@ -43,7 +43,7 @@ def detect(
     3. O-Net on each, pooled to 48x48; those above thresholds[2] are refined, with NMS by the smaller area.
     """
     # facenet-pytorch is imported once torchvision's stand-ins are in place (face_engine loads them first).
-    from facenet_pytorch.models.utils.detect_face import batched_nms_numpy, bbreg, generateBoundingBox, rerec
+    from facenet_pytorch.models.utils.detect_face import generateBoundingBox, rerec
 
     pnet, rnet, onet = nets
     width, height = images[0].size
@@ -67,10 +67,43 @@ def detect(
     found, inds = found[pick], inds[pick]
     sides = torch.stack([found[:, 2] - found[:, 0], found[:, 3] - found[:, 1]] * 2, dim=1)
     found = rerec(torch.cat([found[:, :4] + found[:, 5:9] * sides, found[:, 4:5]], dim=1))
+    found, inds = _refine(pixels, found, inds, (rnet, onet), thresholds[1:])
+    found_array, inds_array = found.float().numpy(), inds.numpy()
+    return [found_array[inds_array == index] for index in range(len(images))]
+
+
+def follow(
+    images: list[PIL.Image.Image],
+    candidates: np.ndarray,
+    nets: tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module],
+    thresholds: tuple[float, float, float],
+) -> list[np.ndarray]:
+    """Boxes (n, 5) per same-size image, as detect gives them, found from candidate boxes (k, 5: a box and a score)
+    alone, the same for every image: R-Net and O-Net only. Where a face is expected near a known place, this finds
+    it without P-Net's scan of the whole image, which is most of detection's cost."""
+    pixels = Integrals(images)
+    found = torch.from_numpy(np.tile(np.asarray(candidates, dtype=np.float32), (len(images), 1)))
+    inds = torch.arange(len(images)).repeat_interleave(len(candidates))
+    found, inds = _refine(pixels, found, inds, nets[1:], thresholds[1:])
+    found_array, inds_array = found.float().numpy(), inds.numpy()
+    return [found_array[inds_array == index] for index in range(len(images))]
+
+
+def _refine(
+    pixels: "Integrals",
+    found: torch.Tensor,
+    inds: torch.Tensor,
+    nets: tuple[torch.nn.Module, torch.nn.Module],
+    thresholds: tuple[float, float],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MTCNN's second and third stages on candidate boxes (x1, y1, x2, y2, ...) of the images `inds` names."""
+    from facenet_pytorch.models.utils.detect_face import batched_nms_numpy, bbreg, rerec
+
+    rnet, onet = nets
     if len(found):
         found, inds, out = _stage(pixels, found, inds, rnet, 24, RNET_BATCH)
         score = out[1][:, 1]
-        passed = score > thresholds[1]
+        passed = score > thresholds[0]
         found = torch.cat((found[passed, :4], score[passed].unsqueeze(1)), dim=1)
         inds, moves = inds[passed], out[0][passed]
         pick = batched_nms(found[:, :4], found[:, 4], inds, 0.7)
@@ -79,14 +112,13 @@ def detect(
     if len(found):
         found, inds, out = _stage(pixels, found, inds, onet, 48, ONET_BATCH)
         score = out[2][:, 1]
-        passed = score > thresholds[2]
+        passed = score > thresholds[1]
         found = torch.cat((found[passed, :4], score[passed].unsqueeze(1)), dim=1)
         inds = inds[passed]
         found = bbreg(found, out[0][passed])
         pick = batched_nms_numpy(found[:, :4], found[:, 4], inds, 0.7, "Min")
         found, inds = found[pick], inds[pick]
-    found_array, inds_array = found.float().numpy(), inds.numpy()
-    return [found_array[inds_array == index] for index in range(len(images))]
+    return found, inds
 
 
 def _stage(

@@ -107,44 +107,31 @@ def _probes(
 def _bisect(
     probes: list[video.SampledFrame], after: float, before: float, edges: list[Edge], same_person: float
 ) -> dict[tuple[int, bool], float]:
-    """Bisect every edge of one stretch at once; each round's probe frames are searched together, and only once.
+    """Bisect every edge of one stretch at once; each round's probes are looked at together.
 
     Positions 0 and len(probes) + 1 are the stretch's ends, whose answer is known; an edge ends up between the
     last position on its near side and the first on its far side, and is put halfway between their times.
     """
     times = [after, *(probe.timestamp for probe in probes), before]
-    faces: dict[int, list[face_engine.Face]] = {}
     # [low, high): low is on the side where the track is not (start edges) or is (end edges).
     bounds = {edge: [0, len(times) - 1] for edge in edges}
-    while todo := {edge: (low + high) // 2 for edge, (low, high) in bounds.items() if high - low > 1}:
-        wanted = sorted({position for position in todo.values() if position not in faces})
-        faces |= zip(wanted, _faces_near([probes[p - 1].image for p in wanted], edges), strict=True)
-        for edge, position in todo.items():
-            seen = _holds(faces[position], edge, same_person)
+    while todo := [(edge, (low + high) // 2) for edge, (low, high) in bounds.items() if high - low > 1]:
+        images = [probes[position - 1].image for _, position in todo]
+        for (edge, position), seen in zip(todo, _seen(images, [edge for edge, _ in todo], same_person), strict=True):
             bounds[edge][0 if seen != edge.starts else 1] = position
     return {(edge.track, edge.starts): (times[low] + times[high]) / 2 for edge, (low, high) in bounds.items()}
 
 
-def _faces_near(images: list[PIL.Image.Image], edges: list[Edge]) -> list[list[face_engine.Face]]:
-    """The faces of same-size frames that may continue one of the edges' faces: detected only in the part of the
-    frame those can be in, and embedded only when their box is near one of the edges' boxes."""
-    width, height = images[0].size
-    reach = tracks.MAX_SHIFT_WIDTHS + 1.0  # the box's centre may move this many widths; its far side half a width
-    sides = [max(edge.box[2] - edge.box[0], edge.box[3] - edge.box[1]) for edge in edges]
-    left = max(0, int(min(edge.box[0] - reach * side for edge, side in zip(edges, sides, strict=True))))
-    top = max(0, int(min(edge.box[1] - reach * side for edge, side in zip(edges, sides, strict=True))))
-    right = min(width, int(max(edge.box[2] + reach * side for edge, side in zip(edges, sides, strict=True))) + 1)
-    bottom = min(height, int(max(edge.box[3] + reach * side for edge, side in zip(edges, sides, strict=True))) + 1)
-    found = face_engine.detect_faces([image.crop((left, top, right, bottom)) for image in images])
-    shifted = [
-        [
-            (box, probability)
-            for (x1, y1, x2, y2), probability in detections
-            if any(tracks.near(box := (x1 + left, y1 + top, x2 + left, y2 + top), edge.box) for edge in edges)
-        ]
-        for detections in found
+def _seen(images: list[PIL.Image.Image], edges: list[Edge], same_person: float) -> list[bool]:
+    """Whether each image holds its edge's face: one found near the edge's box, looking in that part of the image
+    alone (face_engine.detect_around), that is the same person. The candidates are embedded together."""
+    found = face_engine.detect_around(images, [edge.box for edge in edges])
+    near = [
+        [detection for detection in detections if tracks.near(detection[0], edge.box)]
+        for detections, edge in zip(found, edges, strict=True)
     ]
-    return face_engine.embed_faces(images, shifted)
+    faces = face_engine.embed_faces(images, near)
+    return [_holds(candidates, edge, same_person) for candidates, edge in zip(faces, edges, strict=True)]
 
 
 def _holds(found: Iterable[face_engine.Face], edge: Edge, same_person: float) -> bool:

@@ -112,6 +112,26 @@ def test_downscaled_detection_finds_the_same_faces_as_full_resolution(settings) 
 
 
 @pytest.mark.shared_data
+def test_detect_around_finds_each_face_again_near_its_box_and_nothing_where_none_is() -> None:
+    image = open_rgb(SAMPLES / "two_people.jpg")
+    faces = face_engine.detect_faces([image])[0]
+    assert len(faces) == 2
+    boxes = [box for box, _ in faces]
+    # Moved by half a side to the right and down: where a face walking across a frame was a moment before.
+    moved = [
+        (x1 + (x2 - x1) / 2, y1 + (y2 - y1) / 2, x2 + (x2 - x1) / 2, y2 + (y2 - y1) / 2) for x1, y1, x2, y2 in boxes
+    ]
+    for looked_at in (boxes, moved):
+        found = face_engine.detect_around([image, image], looked_at)
+        for box, near in zip(boxes, found, strict=True):
+            assert max(overlap(box, other) for other, _ in near) > 0.8
+    # The same box in a photo of nobody, and the corner of this one, holds no face.
+    nobody = open_rgb(SAMPLES / "no_face.jpg").resize(image.size)
+    side = boxes[0][2] - boxes[0][0]
+    assert face_engine.detect_around([nobody, image], [boxes[0], (0.0, 0.0, side / 2, side / 2)]) == [[], []]
+
+
+@pytest.mark.shared_data
 def test_batch_gives_what_single_images_give() -> None:
     image = open_rgb(SAMPLES / "two_people.jpg")
     frames = [image, ImageOps.mirror(image), Image.new("RGB", image.size, "gray")]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media_index import face_engine, face_weights, indexing, intake, shots, spans, video, video_probe
+from media_index import face_engine, face_weights, indexing, intake, shots, spans, tracks, video, video_probe
 from media_index.models import Asset, Face, Track
 from search import services
 from tests.conftest import DATA_DIR
@@ -70,6 +70,13 @@ def engine(monkeypatch):
         searched.extend(images)
         return [[(box, 0.99) for _, box in squares(image)] for image in images]
 
+    def detect_around(images, boxes, model=None):
+        searched.extend(images)
+        return [
+            [(box, 0.99) for _, box in squares(image) if tracks.near(box, around)]
+            for image, around in zip(images, boxes, strict=True)
+        ]
+
     def embed_faces(images, detections, model=None):
         faces = []
         for image, found in zip(images, detections, strict=True):
@@ -81,6 +88,7 @@ def engine(monkeypatch):
         return faces
 
     monkeypatch.setattr(face_engine, "detect_faces", detect_faces)
+    monkeypatch.setattr(face_engine, "detect_around", detect_around)
     monkeypatch.setattr(face_engine, "embed_faces", embed_faces)
     monkeypatch.setattr(face_engine, "model_name", lambda: "test-model")
     return searched
