@@ -18,17 +18,36 @@ SCENE_THRESHOLD = 0.15
 TOLERANCE = 1e-3
 
 
-def select_expression(origin: float, sample_fps: float) -> str:
+def select_expression(origin: float, sample_fps: float, probe_fps: float | None = None) -> str:
     """ffmpeg's `select` expression: the first frame of each 1/sample_fps interval of a grid starting at `origin`
-    (container seconds), and every frame whose scene score is above SCENE_THRESHOLD.
+    (container seconds), every frame whose scene score is above SCENE_THRESHOLD, and with probe_fps the first frame
+    of each 1/probe_fps interval of the same grid too (probe frames, spans.py).
 
     prev_t is the previous decoded frame's time: a frame starts an interval when its interval number is higher. The
     first decoded frame is always kept (when resuming it lies before `after` and is skipped); its scene score is 0,
     and every later frame's depends only on the frame decoded before it, so a resumed run keeps the same frames.
     """
-    interval = f"floor((t-({origin:.9f}))*{sample_fps:.9f})"
-    starts_interval = f"gt({interval},{interval.replace('(t-', '(prev_t-')})"
-    return f"if(isnan(prev_t),1,max({starts_interval},gt(scene,{SCENE_THRESHOLD:.6f})))"
+    terms = [_starts_interval(origin, rate) for rate in (sample_fps, probe_fps) if rate]
+    either = f"gt(scene,{SCENE_THRESHOLD:.6f})"
+    for term in reversed(terms):  # ffmpeg's max takes two arguments
+        either = f"max({term},{either})"
+    return f"if(isnan(prev_t),1,{either})"
+
+
+def _starts_interval(origin: float, rate: float) -> str:
+    interval = f"floor((t-({origin:.9f}))*{rate:.9f})"
+    return f"gt({interval},{interval.replace('(t-', '(prev_t-')})"
+
+
+def starts_interval(previous: float | None, timestamp: float, origin: float, rate: float) -> bool:
+    """Whether a frame starts an interval of select_expression's grid (origin and rate), given the time of the frame
+    kept before it (container seconds): ffmpeg's arithmetic on the same numbers. A frame that starts an interval is
+    always kept, so the frame kept before it is in an earlier interval exactly when the frame decoded before it is.
+    """
+    grid_origin, grid_rate = float(f"{origin:.9f}"), float(f"{rate:.9f}")
+    if previous is None:
+        return True
+    return math.floor((timestamp - grid_origin) * grid_rate) > math.floor((previous - grid_origin) * grid_rate)
 
 
 def interval(timestamp: float, sample_fps: float) -> int:

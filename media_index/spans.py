@@ -7,12 +7,16 @@ video ends) is refined by decoding its stretch at REFINE_FPS and bisecting on wh
 track (a box near the edge's and a vector within the same-person threshold): a few detections place it to within
 half a probe interval. Edges are settled chunk by chunk, as soon as they are known, so that a video's last chunk
 has no more left than any other, and whatever a killed run left open is settled by the next one.
+
+The probe frames are decoded with the sampled frames, in the same pass of ffmpeg (video.sample_frames' probe_fps),
+and held with the chunk they precede: a chunk's edges need no second decoding. Only what a chunk does not hold (the
+edges a killed run left open, those at the joins of a video's stretches) is decoded again.
 """
 
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +41,28 @@ MAX_PROBES = 16
 # decodes from the keyframe before) cost more than decoding a few seconds on (docs/performance.md, "Moments").
 ONE_PASS_GAP = 5.0
 
+# Probe frames held while sampling, by the time of the sampled frame they follow (rounded: see held_probes).
+HeldProbes = Mapping[float, Sequence[video.ProbeFrame]]
+
+
+def probe_fps(sample_fps: float) -> float | None:
+    """The rate to decode probe frames at while sampling: REFINE_FPS, or less where a sampling interval would hold more
+    than MAX_PROBES; None when edges are not refined."""
+    return min(REFINE_FPS, MAX_PROBES * sample_fps) if settings.VIDEO_REFINE_EDGES else None
+
+
+def held_probes(
+    frames: Iterable[video.SampledFrame], at_end: tuple[float | None, Sequence[video.ProbeFrame]] | None = None
+) -> dict[float, Sequence[video.ProbeFrame]]:
+    """The probe frames that came with sampled frames (and with the end of the video), by the sampled frame before
+    them; times are rounded to the millisecond, as no two frames are that close."""
+    pairs: list[tuple[float | None, Sequence[video.ProbeFrame]]] = [
+        (frame.probes_after, frame.probes) for frame in frames
+    ]
+    if at_end is not None:
+        pairs.append(at_end)
+    return {round(after, 3): probes for after, probes in pairs if after is not None}
+
 
 @dataclass(frozen=True, eq=False)
 class Edge:
@@ -57,33 +83,38 @@ class Edge:
 Stretch = tuple[float, float]
 
 
-def refine(path: Path, info: VideoInfo, edges: Sequence[Edge], same_person: float) -> dict[tuple[int, bool], float]:
-    """Each edge's time (seconds from the first frame), by track and kind; edges of one stretch share its frames."""
+def refine(
+    path: Path, info: VideoInfo, edges: Sequence[Edge], same_person: float, held: HeldProbes | None = None
+) -> dict[tuple[int, bool], float]:
+    """Each edge's time (seconds from the first frame), by track and kind; edges of one stretch share its frames,
+    which come from `held` where it has them (held_probes) and are decoded otherwise."""
     stretches: dict[Stretch, list[Edge]] = defaultdict(list)
     for edge in edges:
         stretches[(edge.after, edge.before)].append(edge)
+    found: dict[tuple[int, bool], float] = {}
     passes: list[list[Stretch]] = []
     for stretch in sorted(stretches):
-        if passes and stretch[0] - passes[-1][-1][1] < ONE_PASS_GAP:
+        after, before = stretch
+        if held is not None and (probes := held.get(round(after, 3))) is not None:
+            inside = [probe for probe in probes if after + shots.TOLERANCE < probe.timestamp < before - shots.TOLERANCE]
+            found |= _bisect(inside, after, before, stretches[stretch], same_person)
+        elif passes and after - passes[-1][-1][1] < ONE_PASS_GAP:
             passes[-1].append(stretch)
         else:
             passes.append([stretch])
-    found: dict[tuple[int, bool], float] = {}
     for one_pass in passes:
         for stretch, probes in _probes(path, info, one_pass):
             found |= _bisect(probes, *stretch, stretches[stretch], same_person)
     return found
 
 
-def _probes(
-    path: Path, info: VideoInfo, stretches: list[Stretch]
-) -> Iterator[tuple[Stretch, list[video.SampledFrame]]]:
+def _probes(path: Path, info: VideoInfo, stretches: list[Stretch]) -> Iterator[tuple[Stretch, list[video.ProbeFrame]]]:
     """Each stretch (in order, apart) with its frames strictly inside, about 1/REFINE_FPS apart, from one pass
     of ffmpeg; a stretch that cannot be decoded has none. Only one stretch's frames are held at a time."""
     rate = min(REFINE_FPS, MAX_PROBES / max(max(before - after for after, before in stretches), 1e-6))
     waiting = iter(stretches)
     current: Stretch | None = next(waiting)
-    probes: list[video.SampledFrame] = []
+    probes: list[video.ProbeFrame] = []
     frames = video.sample_frames(path, info, rate, after=stretches[0][0])
     try:
         for frame in frames:
@@ -93,7 +124,7 @@ def _probes(
             if current is None:
                 break
             if frame.timestamp > current[0] + shots.TOLERANCE:
-                probes.append(frame)
+                probes.append(video.ProbeFrame(frame.timestamp, frame.image))
     except UnreadableVideo as error:
         logger.warning("%s: stretches from %.2f s could not be decoded, their edges stay unrefined: %s",
                        path, current[0] if current else stretches[0][0], error)  # fmt: skip
@@ -105,7 +136,7 @@ def _probes(
 
 
 def _bisect(
-    probes: list[video.SampledFrame], after: float, before: float, edges: list[Edge], same_person: float
+    probes: Sequence[video.ProbeFrame], after: float, before: float, edges: list[Edge], same_person: float
 ) -> dict[tuple[int, bool], float]:
     """Bisect every edge of one stretch at once; each round's probes are looked at together.
 
@@ -140,14 +171,21 @@ def _holds(found: Iterable[face_engine.Face], edge: Edge, same_person: float) ->
     return tracks.link([tracks.TrackedFace(edge.box, edge.vector)], here, same_person) != [None] * len(here)
 
 
-def settle(asset: Asset, path: Path, info: VideoInfo, finished: bool = False, frames: range | None = None) -> int:
+def settle(
+    asset: Asset,
+    path: Path,
+    info: VideoInfo,
+    finished: bool = False,
+    frames: range | None = None,
+    held: HeldProbes | None = None,
+) -> int:
     """Give the asset's open tracks every edge known by now; returns how many were placed between sampled frames.
 
     A start is known once the track exists; an end once the sampled frame after its last face is stored (or, with
     `finished`, the video has no more). Edges at shot cuts and at the first frame need no decoding; the others
-    are refined (REVSEARCH_VIDEO_REFINE_EDGES) or put halfway between the two sampled frames. `frames` limits it
-    to the tracks that begin in one stretch's frames (stretches.py): a track at either end of those stays open
-    there, for the join.
+    are refined (REVSEARCH_VIDEO_REFINE_EDGES), from the probe frames `held` where it has them, or put halfway
+    between the two sampled frames. `frames` limits it to the tracks that begin in one stretch's frames
+    (stretches.py): a track at either end of those stays open there, for the join.
     """
     started = time.monotonic()
     frames = frames if frames is not None else range(asset.frames_done)
@@ -197,7 +235,7 @@ def settle(asset: Asset, path: Path, info: VideoInfo, finished: bool = False, fr
             track.end_settled = True
             end = following if following is not None else max(info.duration, ends.timestamp)
             pending.append((track, False, ends.timestamp, end, last))
-    placed = _place(path, info, pending)
+    placed = _place(path, info, pending, held)
     for track, starts, *_ in pending:
         if starts:
             track.start = placed[(track.pk, True)]
@@ -211,7 +249,7 @@ def settle(asset: Asset, path: Path, info: VideoInfo, finished: bool = False, fr
 
 
 def _place(
-    path: Path, info: VideoInfo, pending: list[tuple[Track, bool, float, float, Face]]
+    path: Path, info: VideoInfo, pending: list[tuple[Track, bool, float, float, Face]], held: HeldProbes | None
 ) -> dict[tuple[int, bool], float]:
     """The edges' times: refined by decoding, else (refinement off, or a face without its vector) halfway across."""
     placed = {(track.pk, starts): (after + before) / 2 for track, starts, after, before, _ in pending}
@@ -224,4 +262,4 @@ def _place(
         if face.pk in vectors
     ]
     same_person = calibration.for_model(face_engine.model_name()).threshold
-    return placed | refine(path, info, edges, same_person)
+    return placed | refine(path, info, edges, same_person, held)

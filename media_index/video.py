@@ -54,9 +54,19 @@ ROTATION_FILTERS: dict[int, list[tuple[str, str | None]]] = {
 }
 SHOWINFO_TIME_BASE = re.compile(r"^config in time_base: (?P<num>\d+)/(?P<den>\d+)")
 SHOWINFO_FRAME = re.compile(r"^n:\s*\d+ pts:\s*(?P<pts>\S+) ")
+SCENE_SCORE_KEY = "lavfi.scene_score"
+SCENE_SCORE = re.compile(rf"^{re.escape(SCENE_SCORE_KEY)}=(?P<score>\S+)$")
 ERROR_LEVELS = {"error", "fatal", "panic"}
 # Distinct error messages kept for each damaged stretch (a broken stream repeats a few of them thousands of times).
 ERROR_MESSAGES = 3
+
+
+@dataclass(frozen=True)
+class ProbeFrame:
+    """A frame between two sampled frames, kept for placing track edges there (spans.py); seconds from the first."""
+
+    timestamp: float
+    image: PIL.Image.Image  # as a sampled frame's
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,9 @@ class SampledFrame:
     index: int
     timestamp: float
     image: PIL.Image.Image  # RGB, upright, VideoInfo.frame_width x frame_height
+    # With probe_fps (sample_frames): the probe frames after the sampled frame at probes_after (None: none before).
+    probes: tuple[ProbeFrame, ...] = ()
+    probes_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,9 +109,18 @@ def expected_frames(info: VideoInfo, sample_fps: float) -> int:
 
 
 def sample_frames(
-    path: Path, info: VideoInfo, sample_fps: float, after: float | None = None, first_index: int = 0
+    path: Path,
+    info: VideoInfo,
+    sample_fps: float,
+    after: float | None = None,
+    first_index: int = 0,
+    probe_fps: float | None = None,
 ) -> "FrameSampler":
     """The first frame of each 1/sample_fps interval (counted from the first frame) and of each shot, upright RGB.
+
+    With probe_fps, the first frame of each 1/probe_fps interval of the same grid is decoded too, in the same pass,
+    and comes with the sampled frame after it (`probes`; those after the last, in `FrameSampler.probes_at_end`):
+    placing track edges then needs no second decoding. The sampled frames are the same either way.
 
     1. ffmpeg decodes the video stream (from a keyframe a little before `after` when resuming) and `select`
        keeps a frame when it starts a new interval of a grid anchored at the first frame, or a new shot, so a
@@ -110,9 +132,9 @@ def sample_frames(
        fresh run that decodes no frame at all, or an ffmpeg that goes VIDEO_STALL_SECONDS without a frame, raise
        UnreadableVideo. A stream running well past its stated length is stopped there, with a warning.
     """
-    if sample_fps <= 0:
-        raise ValueError(f"sample_fps must be positive, not {sample_fps}")
-    sampling = _Sampling(path, info)
+    if sample_fps <= 0 or (probe_fps is not None and probe_fps <= 0):
+        raise ValueError(f"sample_fps and probe_fps must be positive, not {sample_fps} and {probe_fps}")
+    sampling = _Sampling(path, info, probe_fps)
     return FrameSampler(sampling, sampling.sample(sample_fps, after, first_index))
 
 
@@ -134,6 +156,11 @@ class FrameSampler(Iterator[SampledFrame]):
         """What went wrong without costing the video: damaged stretches, then a stream stopped past its length."""
         return [damage.describe() for damage in self._sampling.damage] + self._sampling.notes
 
+    @property
+    def probes_at_end(self) -> tuple[float | None, tuple[ProbeFrame, ...]] | None:
+        """Once every frame is read: the last sampled frame's time and the probe frames after it (None before)."""
+        return self._sampling.probes_at_end
+
     def __next__(self) -> SampledFrame:
         return next(self._frames)
 
@@ -144,37 +171,46 @@ class FrameSampler(Iterator[SampledFrame]):
 class _Sampling:
     """One run's frames, and the damage and notes gathered on the way."""
 
-    def __init__(self, path: Path, info: VideoInfo) -> None:
-        self.path, self.info = path, info
+    def __init__(self, path: Path, info: VideoInfo, probe_fps: float | None) -> None:
+        self.path, self.info, self.probe_fps = path, info, probe_fps
         self.damage: list[Damage] = []
         self.notes: list[str] = []
+        self.probes_at_end: tuple[float | None, tuple[ProbeFrame, ...]] | None = None
 
     def sample(self, sample_fps: float, after: float | None, first_index: int) -> Generator[SampledFrame, None, None]:
         started = time.monotonic()
         index = first_index
         size = (self.info.frame_width, self.info.frame_height)
+        probes: list[ProbeFrame] = []
+        probes_after = after
         with contextlib.closing(self._frames_after(sample_fps, after)) as frames:
-            for timestamp, data in frames:
-                yield SampledFrame(index, timestamp, PIL.Image.frombytes("RGB", size, data))
+            for timestamp, data, sampled in frames:
+                image = PIL.Image.frombytes("RGB", size, data)
+                if not sampled:
+                    probes.append(ProbeFrame(timestamp, image))
+                    continue
+                yield SampledFrame(index, timestamp, image, tuple(probes), probes_after)
+                probes, probes_after = [], timestamp
                 index += 1
+        self.probes_at_end = (probes_after, tuple(probes))
         logger.info(
             "sampled %d frames of %s at %g fps in %.1f s",
             index - first_index, self.path, sample_fps, time.monotonic() - started,
         )  # fmt: skip
 
-    def _frames_after(self, sample_fps: float, after: float | None) -> Generator[tuple[float, bytes], None, None]:
-        """(timestamp, RGB bytes) of the selected frames later than `after`, seeking to it when it is set.
+    def _frames_after(self, sample_fps: float, after: float | None) -> Generator[tuple[float, bytes, bool], None, None]:
+        """(timestamp, RGB bytes, whether sampled or a probe) of the frames later than `after`, seeking to it when set.
 
         The grid is the same as an uninterrupted run's only if decoding starts at or before `after`: when a seek
         lands past it (containers without an index), decoding starts again from further back."""
         if after is None:
-            with contextlib.closing(_Decoding(self.path, self.info, sample_fps, None)) as decoding:
+            with contextlib.closing(_Decoding(self.path, self.info, sample_fps, None, self.probe_fps)) as decoding:
                 yield from self._take(decoding, decoding.frames, None)
             return
         handled = after + TIME_TOLERANCE
         for margin in RESUME_MARGINS:
             seek_to = None if margin is None else self.info.start_time + after - margin
-            with contextlib.closing(_Decoding(self.path, self.info, sample_fps, seek_to)) as decoding:
+            with contextlib.closing(_Decoding(self.path, self.info, sample_fps, seek_to, self.probe_fps)) as decoding:
                 first = next(decoding.frames, None)
                 # Nothing decoded (unless ffmpeg stalled), or only frames after the one to resume from.
                 landed_past = first[0] > handled if first is not None else not decoding.stalled
@@ -187,14 +223,16 @@ class _Sampling:
                 yield from self._take(decoding, frames, handled)
             return
 
-    def _take(self, decoding: "_Decoding", frames: Iterator, handled: float | None) -> Iterator[tuple[float, bytes]]:
+    def _take(
+        self, decoding: "_Decoding", frames: Iterator, handled: float | None
+    ) -> Iterator[tuple[float, bytes, bool]]:
         """The frames after `handled`, noting the damage between them; what ffmpeg's end means for the video."""
         name, duration = self.path.name, self.info.duration
         # A length of 0 is unknown (a WebM recorded live): nothing to hold the stream to.
         stop_at = duration + max(OVERRUN_SECONDS, OVERRUN_FRACTION * duration) if duration > 0 else math.inf
         previous = None  # the time of the last frame decoded, yielded or skipped
         yielded = False
-        for timestamp, data, errors in frames:
+        for timestamp, data, errors, sampled in frames:
             if handled is not None and timestamp <= handled:
                 previous = timestamp  # an earlier run had this frame, and noted any damage before it
                 continue
@@ -206,7 +244,7 @@ class _Sampling:
                 return  # closing the decoding stops ffmpeg
             if errors:
                 self._damaged(previous, timestamp, errors)
-            yield timestamp, data
+            yield timestamp, data, sampled
             previous, yielded = timestamp, True
         if decoding.stalled:
             reached = "before its first frame" if previous is None else f"after {previous:.2f} s"
@@ -235,12 +273,15 @@ class _Sampling:
 
 
 class _Decoding:
-    """One ffmpeg run: `frames` gives (timestamp, RGB bytes, errors logged before it) for each selected frame;
-    once it is exhausted, `returncode`, `stalled` and `log.trailing` say how ffmpeg ended."""
+    """One ffmpeg run: `frames` gives (timestamp, RGB bytes, errors logged before it, whether it is a sampled frame
+    rather than a probe) for each selected frame; once it is exhausted, `returncode`, `stalled` and `log.trailing`
+    say how ffmpeg ended."""
 
-    def __init__(self, path: Path, info: VideoInfo, sample_fps: float, seek_to: float | None) -> None:
-        self.info = info
-        self.process = _start_ffmpeg(path, info, sample_fps, seek_to)
+    def __init__(
+        self, path: Path, info: VideoInfo, sample_fps: float, seek_to: float | None, probe_fps: float | None
+    ) -> None:
+        self.info, self.sample_fps, self.probe_fps = info, sample_fps, probe_fps
+        self.process = _start_ffmpeg(path, info, sample_fps, seek_to, probe_fps)
         assert self.process.stderr is not None  # a pipe, as is stdout
         # After a seek, errors before the first frame come from starting between keyframes and are not counted.
         self.log = _FfmpegLog(self.process.stderr, count_leading_errors=seek_to is None)
@@ -249,14 +290,23 @@ class _Decoding:
         self.returncode: int | None = None
         self.frames = self._frames()
 
-    def _frames(self) -> Generator[tuple[float, bytes, "_Errors | None"], None, None]:
+    def _frames(self) -> Generator[tuple[float, bytes, "_Errors | None", bool], None, None]:
         cut = None
+        kept_before = None  # the container time of the frame kept before
         while data := self._read():
             if len(data) < self.frame_bytes:
                 cut = f"ffmpeg stopped in the middle of a frame ({len(data)} of {self.frame_bytes} bytes)"
                 break
-            pts_time, errors = self.log.next_frame()
-            yield pts_time - self.info.start_time, data, errors
+            pts_time, errors, scene = self.log.next_frame()
+            # Without probes every frame kept is sampled; with them, a sampled frame is one the expression without
+            # probes keeps: it starts a sampling interval or a shot (shots.select_expression).
+            sampled = (
+                self.probe_fps is None
+                or shots.starts_interval(kept_before, pts_time, self.info.start_time - TIME_TOLERANCE, self.sample_fps)
+                or scene > shots.SCENE_THRESHOLD
+            )
+            kept_before = pts_time
+            yield pts_time - self.info.start_time, data, errors, sampled
         self.returncode = self.process.wait()
         self.log.join()
         if cut:
@@ -285,13 +335,19 @@ class _Decoding:
         _stop(self.process, self.log)
 
 
-def _start_ffmpeg(path: Path, info: VideoInfo, sample_fps: float, seek_to: float | None) -> subprocess.Popen:
-    """ffmpeg writing the selected frames as raw RGB to stdout and its log (with showinfo's lines) to stderr."""
+def _start_ffmpeg(
+    path: Path, info: VideoInfo, sample_fps: float, seek_to: float | None, probe_fps: float | None
+) -> subprocess.Popen:
+    """ffmpeg writing the selected frames as raw RGB to stdout and its log (with showinfo's lines, and with probes
+    each frame's scene score) to stderr."""
     input_options = video_decode.input_options(seek_to)  # what is read and decoded, from where
-    # The first frame of each interval of the grid, and the first frame of each shot (see shots.py).
-    selected = shots.select_expression(info.start_time - TIME_TOLERANCE, sample_fps)
+    # The first frame of each interval of the grid (and of the probes' grid), and the first frame of each shot.
+    selected = shots.select_expression(info.start_time - TIME_TOLERANCE, sample_fps, probe_fps)
     stream = ffmpeg.input(str(path.absolute()), **input_options)["V:0"]
-    stream = stream.filter("select", selected).filter("showinfo")
+    stream = stream.filter("select", selected)
+    if probe_fps is not None:  # which frames are a shot's first: select puts the score it used on every frame
+        stream = stream.filter("metadata", mode="print", key=SCENE_SCORE_KEY)
+    stream = stream.filter("showinfo")
     # Only the kept frames are scaled and turned; large ones shrink before they are turned and piped.
     if (info.frame_width, info.frame_height) != (info.width, info.height):
         stored = (
@@ -333,13 +389,13 @@ class _FfmpegLog:
         self.last_time: float | None = None
         self._stderr = stderr
         self._count_leading_errors = count_leading_errors
-        self._frames: queue.SimpleQueue[tuple[float, _Errors | None] | None] = queue.SimpleQueue()
+        self._frames: queue.SimpleQueue[tuple[float, _Errors | None, float] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._drain, name="ffmpeg-stderr", daemon=True)
         self._thread.start()
 
-    def next_frame(self) -> tuple[float, "_Errors | None"]:
-        """The container time of the next frame on stdout (showinfo logs it before the frame is written), and the
-        errors logged since the frame before it."""
+    def next_frame(self) -> tuple[float, "_Errors | None", float]:
+        """The container time of the next frame on stdout (showinfo logs it before the frame is written), the
+        errors logged since the frame before it, and its scene score (0 when not printed)."""
         frame = self._frames.get()
         if frame is None:
             raise RuntimeError("ffmpeg wrote a frame that showinfo did not report")
@@ -351,6 +407,7 @@ class _FfmpegLog:
     def _drain(self) -> None:
         time_base = None
         errors = _Errors()
+        scene = 0.0
         try:
             # Universal newlines: ffmpeg ends some lines with a carriage return.
             with io.TextIOWrapper(self._stderr, encoding="utf-8", errors="replace") as lines:
@@ -362,6 +419,8 @@ class _FfmpegLog:
                     if match["level"] in ERROR_LEVELS:
                         if self._count_leading_errors or self.last_time is not None:
                             errors.add(message)
+                    elif score := SCENE_SCORE.match(message):
+                        scene = float(score["score"])
                     elif base := SHOWINFO_TIME_BASE.match(message):
                         time_base = Fraction(int(base["num"]), int(base["den"]))
                     elif frame := SHOWINFO_FRAME.match(message):
@@ -369,8 +428,8 @@ class _FfmpegLog:
                         # without a time (NOPTS) stops the thread, and sampling, rather than be paired wrongly.
                         assert time_base is not None, "showinfo logs its time base before any frame"
                         self.last_time = float(int(frame["pts"]) * time_base)
-                        self._frames.put((self.last_time, errors if errors.count else None))
-                        errors = _Errors()
+                        self._frames.put((self.last_time, errors if errors.count else None, scene))
+                        errors, scene = _Errors(), 0.0
         finally:
             self.trailing = errors
             self._frames.put(None)

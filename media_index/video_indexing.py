@@ -56,13 +56,16 @@ def index_stretch(asset: Asset, stretch: Stretch) -> None:
     last = asset.frames.filter(index__gte=first, index__lt=first + stretch.frames_done).order_by("-index").first()
     # Its first frame starts its first interval, which lies a little after `start` (see video.TIME_TOLERANCE).
     after = last.timestamp if last else (stretch.start - 3 * video.TIME_TOLERANCE if stretch.number else None)
-    sampled = video.sample_frames(path, info, fps, after=after)
+    sampled = video.sample_frames(path, info, fps, after=after, probe_fps=spans.probe_fps(fps))
     frames = _within(sampled, stretch, fps, last.index + 1 if last else first)
     deadline = time.monotonic() + settings.VIDEO_SLICE_SECONDS
     try:
         while chunk := list(itertools.islice(frames, settings.VIDEO_CHUNK_FRAMES)):
             store_frames(asset, chunk, stretch)
-            spans.settle(asset, path, info, frames=range(first, first + stretch.frames_done))
+            held = spans.held_probes(chunk)
+            del chunk  # its frames and probes, before the next chunk's are decoded
+            spans.settle(asset, path, info, frames=range(first, first + stretch.frames_done), held=held)
+            del held
             if time.monotonic() > deadline:
                 enqueue_stretch(stretch)  # outside a transaction, sent at once
                 logger.info("asset %s: %s: slice over, a new task carries on", asset.pk, stretch.describe())
@@ -107,7 +110,12 @@ def _index_in_order(asset: Asset, info: VideoInfo) -> int | None:
     if last:
         logger.info("asset %s resumes after frame %d at %.2f s", asset.pk, last.index, last.timestamp)
     frames = video.sample_frames(
-        Path(asset.path), info, fps, after=last.timestamp if last else None, first_index=last.index + 1 if last else 0
+        Path(asset.path),
+        info,
+        fps,
+        after=last.timestamp if last else None,
+        first_index=last.index + 1 if last else 0,
+        probe_fps=spans.probe_fps(fps),
     )
     earlier = asset.warning.splitlines()
 
@@ -119,7 +127,10 @@ def _index_in_order(asset: Asset, info: VideoInfo) -> int | None:
     try:
         while chunk := list(itertools.islice(frames, settings.VIDEO_CHUNK_FRAMES)):
             store_frames(asset, chunk)
-            spans.settle(asset, Path(asset.path), info)
+            held = spans.held_probes(chunk)
+            del chunk  # its frames and probes, before the next chunk's are decoded
+            spans.settle(asset, Path(asset.path), info, held=held)
+            del held
             keep_warnings()
             if time.monotonic() > deadline:
                 enqueue(asset)  # outside a transaction, sent at once
@@ -127,7 +138,7 @@ def _index_in_order(asset: Asset, info: VideoInfo) -> int | None:
                 return None
         keep_warnings()
         drop_frames(asset.frames.filter(index__gte=asset.frames_done))  # an earlier run's, past this run's end
-        spans.settle(asset, Path(asset.path), info, finished=True)
+        spans.settle(asset, Path(asset.path), info, finished=True, held=spans.held_probes([], frames.probes_at_end))
         Asset.objects.filter(pk=asset.pk).update(frames_total=asset.frames_done)  # shot cuts add to the estimate
     finally:
         frames.close()

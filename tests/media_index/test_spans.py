@@ -152,6 +152,23 @@ def test_tracks_break_at_cuts_and_edges_are_refined_between_sampled_frames(engin
     assert 13 < len(engine) <= 13 + 4 * 3
 
 
+def test_an_uninterrupted_run_places_its_edges_from_probes_decoded_with_the_sampled_frames(
+    engine, queue, drawn, monkeypatch
+):
+    runs = []
+    sample_frames = video.sample_frames
+
+    def counted(*args, **kwargs):
+        runs.append(kwargs.get("probe_fps"))
+        return sample_frames(*args, **kwargs)
+
+    monkeypatch.setattr(video, "sample_frames", counted)
+    asset = queue(drawn)
+    assert indexing.index_asset(asset.pk) == Asset.Status.INDEXED
+    assert runs == [spans.REFINE_FPS]  # one pass of ffmpeg, no stretch decoded again
+    assert_spans(spans_of(asset), DRAWN)
+
+
 def test_without_refinement_edges_between_sampled_frames_are_put_halfway(engine, queue, drawn, settings):
     settings.VIDEO_REFINE_EDGES = False
     asset = queue(drawn)

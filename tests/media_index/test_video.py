@@ -176,6 +176,48 @@ def test_resuming_after_a_time_rounded_to_the_millisecond_skips_that_frame() -> 
     assert [(frame.index, round(frame.timestamp, 3)) for frame in resumed][:2] == [(5, 5.005), (6, 6.006)]
 
 
+def described(frames: list[video.SampledFrame]) -> list[tuple]:
+    return [(f.index, f.timestamp, f.probes_after, [probe.timestamp for probe in f.probes]) for f in frames]
+
+
+@pytest.mark.parametrize(("path", "sample_fps"), [(HAMILTON, 1.0), (HAMILTON, 0.5), (CROWD, 1.0)])
+@pytest.mark.shared_data
+def test_probe_frames_come_from_the_same_decoding_and_leave_the_sampled_frames_as_they_were(
+    path: Path, sample_fps: float
+) -> None:
+    plain = sampled(path, sample_fps)
+    sampler = video.sample_frames(path, video_probe.probe(path), sample_fps, probe_fps=4.0)
+    with_probes = list(sampler)
+    assert [(f.index, f.timestamp, f.image.tobytes()) for f in with_probes] == [
+        (f.index, f.timestamp, f.image.tobytes()) for f in plain
+    ]
+    # Each frame's probes lie after the sampled frame before it; with those after the last frame, they are the
+    # frames that sampling at 4 frames a second keeps besides the sampled ones, pixel for pixel.
+    probes: list[video.ProbeFrame] = []
+    for before, frame in zip([None, *with_probes], with_probes, strict=False):
+        assert frame.probes_after == (before.timestamp if before else None)
+        start = before.timestamp if before else -1.0
+        assert all(start < probe.timestamp < frame.timestamp for probe in frame.probes)
+        probes += frame.probes
+    assert sampler.probes_at_end is not None
+    after_last, at_end = sampler.probes_at_end
+    assert after_last == with_probes[-1].timestamp
+    times = {frame.timestamp for frame in plain}
+    expected = [
+        (frame.timestamp, frame.image.tobytes()) for frame in sampled(path, 4.0) if frame.timestamp not in times
+    ]
+    assert [(probe.timestamp, probe.image.tobytes()) for probe in [*probes, *at_end]] == expected
+    assert len(expected) > 2 * len(plain)
+
+
+@pytest.mark.shared_data
+def test_a_run_with_probes_resumed_yields_the_frames_and_probes_one_run_does() -> None:
+    info = video_probe.probe(HAMILTON)
+    whole = list(video.sample_frames(HAMILTON, info, 1.0, probe_fps=4.0))
+    resumed = video.sample_frames(HAMILTON, info, 1.0, after=whole[4].timestamp, first_index=5, probe_fps=4.0)
+    assert described(list(resumed)) == described(whole[5:])
+
+
 @pytest.mark.shared_data
 def test_rotated_video_yields_upright_frames(made: Path) -> None:
     info = video_probe.probe(made / "rotated.mp4")
