@@ -3,10 +3,11 @@
 A track runs from its first sampled frame to its last, so its true edges lie in the stretches between those frames
 and the sampled frames around them. An edge at a shot cut is exact: a track whose first frame was sampled for a cut
 starts there, and one whose next sampled frame is a cut ends there. Any other edge (someone walks in or out, the
-video ends) is refined by decoding its stretch at REFINE_FPS and bisecting on whether the frame holds a face of the
-track (a box near the edge's and a vector within the same-person threshold): a few detections place it to within
-half a probe interval. Edges are settled chunk by chunk, as soon as they are known, so that a video's last chunk
-has no more left than any other, and whatever a killed run left open is settled by the next one.
+video ends) is refined from probe frames across its stretch, REFINE_FPS of them a second, bisecting on whether the
+frame holds a face of the track (one found around the edge's box, face_engine.detect_around, that is the same
+person): a few looks place it to within half a probe interval. Edges are settled chunk by chunk, as soon as they
+are known, so that a video's last chunk has no more left than any other, and whatever a killed run left open is
+settled by the next one.
 
 The probe frames are decoded with the sampled frames, in the same pass of ffmpeg (video.sample_frames' probe_fps),
 and held with the chunk they precede: a chunk's edges need no second decoding. Only what a chunk does not hold (the
