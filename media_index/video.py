@@ -10,27 +10,23 @@ named in `FrameSampler.warnings`.
 """
 
 import contextlib
-import io
 import itertools
 import logging
 import math
-import queue
-import re
 import subprocess
 import threading
 import time
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
-from fractions import Fraction
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import ffmpeg
 import PIL.Image
 from django.conf import settings
 
-from . import shots, video_decode
-from .video_probe import LOG_LINE, UnreadableVideo, VideoInfo, guarded
+from . import ffmpeg_log, shots, video_decode
+from .ffmpeg_log import Errors, FfmpegLog
+from .video_probe import UnreadableVideo, VideoInfo, guarded
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +48,6 @@ ROTATION_FILTERS: dict[int, list[tuple[str, str | None]]] = {
     180: [("hflip", None), ("vflip", None)],
     270: [("transpose", "cclock")],
 }
-SHOWINFO_TIME_BASE = re.compile(r"^config in time_base: (?P<num>\d+)/(?P<den>\d+)")
-SHOWINFO_FRAME = re.compile(r"^n:\s*\d+ pts:\s*(?P<pts>\S+) ")
-SCENE_SCORE_KEY = "lavfi.scene_score"
-SCENE_SCORE = re.compile(rf"^{re.escape(SCENE_SCORE_KEY)}=(?P<score>\S+)$")
-ERROR_LEVELS = {"error", "fatal", "panic"}
-# Distinct error messages kept for each damaged stretch (a broken stream repeats a few of them thousands of times).
-ERROR_MESSAGES = 3
 
 
 @dataclass(frozen=True)
@@ -262,12 +251,12 @@ class _Sampling:
         if errors.count:
             self._damaged(previous, None, errors)
 
-    def _damaged(self, start: float | None, end: float | None, errors: "_Errors") -> None:
+    def _damaged(self, start: float | None, end: float | None, errors: "Errors") -> None:
         """Note errors between two frames; a stretch that goes on from the last one noted extends it."""
         last = self.damage[-1] if self.damage else None
         if last is not None and last.end is not None and start is not None and abs(last.end - start) < TIME_TOLERANCE:
             messages = last.messages + tuple(m for m in errors.messages if m not in last.messages)
-            self.damage[-1] = Damage(last.start, end, last.errors + errors.count, messages[:ERROR_MESSAGES])
+            self.damage[-1] = Damage(last.start, end, last.errors + errors.count, messages[: ffmpeg_log.ERROR_MESSAGES])
         else:
             self.damage.append(Damage(start, end, errors.count, tuple(errors.messages)))
 
@@ -284,13 +273,13 @@ class _Decoding:
         self.process = _start_ffmpeg(path, info, sample_fps, seek_to, probe_fps)
         assert self.process.stderr is not None  # a pipe, as is stdout
         # After a seek, errors before the first frame come from starting between keyframes and are not counted.
-        self.log = _FfmpegLog(self.process.stderr, count_leading_errors=seek_to is None)
+        self.log = FfmpegLog(self.process.stderr, count_leading_errors=seek_to is None)
         self.frame_bytes = info.frame_width * info.frame_height * 3
         self.stalled = False
         self.returncode: int | None = None
         self.frames = self._frames()
 
-    def _frames(self) -> Generator[tuple[float, bytes, "_Errors | None", bool], None, None]:
+    def _frames(self) -> Generator[tuple[float, bytes, "Errors | None", bool], None, None]:
         cut = None
         kept_before = None  # the container time of the frame kept before
         while data := self._read():
@@ -346,7 +335,7 @@ def _start_ffmpeg(
     stream = ffmpeg.input(str(path.absolute()), **input_options)["V:0"]
     stream = stream.filter("select", selected)
     if probe_fps is not None:  # which frames are a shot's first: select puts the score it used on every frame
-        stream = stream.filter("metadata", mode="print", key=SCENE_SCORE_KEY)
+        stream = stream.filter("metadata", mode="print", key=ffmpeg_log.SCENE_SCORE_KEY)
     stream = stream.filter("showinfo")
     # Only the kept frames are scaled and turned; large ones shrink before they are turned and piped.
     if (info.frame_width, info.frame_height) != (info.width, info.height):
@@ -367,75 +356,7 @@ def _start_ffmpeg(
     return subprocess.Popen(arguments, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-@dataclass
-class _Errors:
-    """Error lines ffmpeg logged in one gap between frames: how many, and the first few distinct messages."""
-
-    count: int = 0
-    messages: list[str] = field(default_factory=list)
-
-    def add(self, message: str) -> None:
-        self.count += 1
-        message = message.rstrip(".")
-        if len(self.messages) < ERROR_MESSAGES and message not in self.messages:
-            self.messages.append(message)
-
-
-class _FfmpegLog:
-    """Drains ffmpeg's stderr in a thread (a full pipe would stall ffmpeg) and keeps what sampling needs."""
-
-    def __init__(self, stderr: IO[bytes], count_leading_errors: bool) -> None:
-        self.trailing = _Errors()  # logged after the last frame; complete once join() returns
-        self.last_time: float | None = None
-        self._stderr = stderr
-        self._count_leading_errors = count_leading_errors
-        self._frames: queue.SimpleQueue[tuple[float, _Errors | None, float] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._drain, name="ffmpeg-stderr", daemon=True)
-        self._thread.start()
-
-    def next_frame(self) -> tuple[float, "_Errors | None", float]:
-        """The container time of the next frame on stdout (showinfo logs it before the frame is written), the
-        errors logged since the frame before it, and its scene score (0 when not printed)."""
-        frame = self._frames.get()
-        if frame is None:
-            raise RuntimeError("ffmpeg wrote a frame that showinfo did not report")
-        return frame
-
-    def join(self) -> None:
-        self._thread.join()
-
-    def _drain(self) -> None:
-        time_base = None
-        errors = _Errors()
-        scene = 0.0
-        try:
-            # Universal newlines: ffmpeg ends some lines with a carriage return.
-            with io.TextIOWrapper(self._stderr, encoding="utf-8", errors="replace") as lines:
-                for line in lines:
-                    match = LOG_LINE.match(line.rstrip())
-                    if not match:
-                        continue
-                    message = match["message"]
-                    if match["level"] in ERROR_LEVELS:
-                        if self._count_leading_errors or self.last_time is not None:
-                            errors.add(message)
-                    elif score := SCENE_SCORE.match(message):
-                        scene = float(score["score"])
-                    elif base := SHOWINFO_TIME_BASE.match(message):
-                        time_base = Fraction(int(base["num"]), int(base["den"]))
-                    elif frame := SHOWINFO_FRAME.match(message):
-                        # From pts, not showinfo's pts_time, which has only 6 significant digits. A frame
-                        # without a time (NOPTS) stops the thread, and sampling, rather than be paired wrongly.
-                        assert time_base is not None, "showinfo logs its time base before any frame"
-                        self.last_time = float(int(frame["pts"]) * time_base)
-                        self._frames.put((self.last_time, errors if errors.count else None, scene))
-                        errors, scene = _Errors(), 0.0
-        finally:
-            self.trailing = errors
-            self._frames.put(None)
-
-
-def _stop(process: subprocess.Popen, log: _FfmpegLog) -> None:
+def _stop(process: subprocess.Popen, log: FfmpegLog) -> None:
     """Kill ffmpeg if it still runs (the consumer stopped early), reap it and close its pipes."""
     if process.poll() is None:
         process.kill()
