@@ -209,8 +209,7 @@ def detect_around(
     if not images:
         return []
     detector = _models(model).detector
-    nets = cast(tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module], (detector.pnet, detector.rnet, detector.onet))
-    thresholds = cast(tuple[float, float, float], detector.thresholds)
+    nets, thresholds = _stages(detector)
     reach = max(AROUND_SHIFTS) + max(AROUND_SIZES) / 2  # in box sides, from the box's centre
     region_side = round(2 * reach * REGION_FACE_SIDE)
     regions, placements = [], []
@@ -268,12 +267,19 @@ def _detect(detector: torch.nn.Module, images: list[PIL.Image.Image]) -> list[np
     min_size = max(20.0, settings.FACE_MIN_SIZE * scale)
     # What MTCNN.detect runs (facenet-pytorch's detect_face), with the same boxes for less (mtcnn.py); called
     # directly, the minimum size may vary per call.
-    nets = cast(tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module], (detector.pnet, detector.rnet, detector.onet))
-    thresholds = cast(tuple[float, float, float], detector.thresholds)
+    nets, thresholds = _stages(detector)
     batch_detections = mtcnn.detect(images, min_size, nets, thresholds, cast(float, detector.factor))
     # The resized copy may not be exactly `scale` in both directions.
     to_full = np.array([width / images[0].width, height / images[0].height] * 2 + [1.0])
     return [np.asarray(detections, dtype=float).reshape(-1, 5) * to_full for detections in batch_detections]
+
+
+def _stages(
+    detector: torch.nn.Module,
+) -> tuple[tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module], tuple[float, float, float]]:
+    """facenet-pytorch MTCNN's three networks and their thresholds, for mtcnn.py."""
+    nets = cast(tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module], (detector.pnet, detector.rnet, detector.onet))
+    return nets, cast(tuple[float, float, float], detector.thresholds)
 
 
 def _keep(detections: np.ndarray, width: int, height: int) -> list[Detection]:
