@@ -1,15 +1,21 @@
-"""Celery tasks: thin wrappers that own only the retry policy."""
+"""Celery tasks: thin wrappers that own only the retry policy.
+
+Django imports this module in every process, to register the tasks, so the indexing pipeline (torch, ffmpeg) is
+imported in each task instead: a management command that only reads or queues work never loads it. The
+worker imports it once before it forks its pool (CELERY_IMPORTS in the settings).
+"""
 
 from celery import shared_task
 from django.conf import settings
 
-from . import indexing, photo_batch
 from .vector_store import VectorStoreUnavailable
 
 
 @shared_task(bind=True, max_retries=None)
 def index_asset_task(self, asset_id: int) -> str | None:
     """Index one asset; while Milvus is down, retry with doubling waits, then fail the asset."""
+    from . import indexing
+
     try:
         return indexing.index_asset(asset_id, task_id=self.request.id)
     except VectorStoreUnavailable as error:
@@ -21,6 +27,8 @@ def index_asset_task(self, asset_id: int) -> str | None:
 @shared_task(bind=True, max_retries=None)
 def index_photos_task(self, asset_ids: list[int]) -> dict[int, str | None]:
     """Index several photos together (dispatch.photos_together); Milvus down, retry them as index_asset_task does."""
+    from . import photo_batch
+
     try:
         return photo_batch.index_photos(asset_ids, task_id=self.request.id)
     except VectorStoreUnavailable as error:
@@ -32,6 +40,8 @@ def index_photos_task(self, asset_ids: list[int]) -> dict[int, str | None]:
 @shared_task(bind=True, max_retries=None)
 def index_stretch_task(self, stretch_id: int) -> str | None:
     """Index one stretch of a long video (stretches.py); Milvus down, retry as index_asset_task does."""
+    from . import indexing
+
     try:
         return indexing.index_stretch(stretch_id, task_id=self.request.id)
     except VectorStoreUnavailable as error:

@@ -1,4 +1,10 @@
-"""Face vectors in Milvus: one row per Face, keyed by Face.id, searched by L2 distance."""
+"""Face vectors in Milvus: one row per Face, keyed by Face.id, searched by L2 distance.
+
+pymilvus (and the pandas and gRPC it brings) is imported on first use, not with this module: every process of the
+service imports this module when Django starts, and most management commands never reach Milvus.
+"""
+
+from __future__ import annotations
 
 import contextlib
 import logging
@@ -7,10 +13,13 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
-from pymilvus import DataType, MilvusClient
+
+if TYPE_CHECKING:
+    from pymilvus import MilvusClient
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +72,8 @@ def client() -> MilvusClient:
     global _client
     with _client_lock:
         if _client is None:
+            from pymilvus import MilvusClient
+
             try:
                 made = MilvusClient(
                     uri=settings.MILVUS_URI, token=settings.MILVUS_TOKEN, timeout=10, grpc_options=GRPC_OPTIONS
@@ -107,7 +118,9 @@ def scratch_collection(dimension: int) -> Iterator[str]:
 def _create_collection(
     milvus: MilvusClient, name: str, dimension: int, index_type: str = INDEX_TYPE, index_params: dict | None = None
 ) -> None:
-    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    from pymilvus import DataType
+
+    schema = milvus.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("face_id", DataType.INT64, is_primary=True)
     schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=dimension)
     schema.add_field("asset_id", DataType.INT64)

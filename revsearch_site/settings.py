@@ -302,6 +302,9 @@ WORKER_DEATH_LIMIT = env_int("REVSEARCH_WORKER_DEATH_LIMIT", 3, minimum=1)
 WORKER_MAX_MEMORY_MB = env_int("REVSEARCH_WORKER_MAX_MEMORY_MB", 2048, minimum=0)
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = WORKER_MAX_MEMORY_MB * 1024 or None  # KiB
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The tasks import their work when they run (media_index/tasks.py says why); the worker imports it once at start,
+# before it forks its pool, so that pool processes inherit torch and the pipeline rather than each importing them.
+CELERY_IMPORTS = ("media_index.indexing", "media_index.photo_batch", "people.rebuild")
 # While Milvus is down an asset is `retrying`: RETRY_LIMIT more tries, waits doubling from RETRY_BACKOFF_SECONDS
 # up to five minutes; then it is `failed`, and `manage.py reindex --failed` recovers it.
 RETRY_LIMIT = env_int("REVSEARCH_RETRY_LIMIT", 8, minimum=0)

@@ -13,6 +13,8 @@ logger = logging.getLogger(__name__)
 
 class Command(BaseCommand):
     help = "Watch the inbox (REVSEARCH_INBOX) and register every photo or video that arrives."
+    # serve has run the system checks; through the URLs they would load torch into a process that never uses it.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--once", action="store_true", help="Catch up on the inbox once and exit.")
