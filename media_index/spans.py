@@ -15,6 +15,7 @@ edges a killed run left open, those at the joins of a video's stretches) is deco
 """
 
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -50,6 +51,18 @@ def probe_fps(sample_fps: float) -> float | None:
     """The rate to decode probe frames at while sampling: REFINE_FPS, or less where a sampling interval would hold more
     than MAX_PROBES; None when edges are not refined."""
     return min(REFINE_FPS, MAX_PROBES * sample_fps) if settings.VIDEO_REFINE_EDGES else None
+
+
+def chunk_frames(sample_fps: float) -> int:
+    """Sampled frames stored together: REVSEARCH_VIDEO_CHUNK_FRAMES, or fewer where a long sampling interval brings
+    more probe frames each, so that a chunk never holds more probes than it does at one sample a second (at 0.25 a
+    second, 16 probes come with each frame: a chunk of 8 would hold 128, 800 MB at 1080p)."""
+    rate = probe_fps(sample_fps)
+    if rate is None:
+        return settings.VIDEO_CHUNK_FRAMES
+    probes_each = math.ceil(rate / sample_fps - 1e-9)
+    budget = settings.VIDEO_CHUNK_FRAMES * math.ceil(REFINE_FPS)
+    return max(1, min(settings.VIDEO_CHUNK_FRAMES, budget // probes_each))
 
 
 def held_probes(

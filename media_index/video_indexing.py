@@ -60,7 +60,7 @@ def index_stretch(asset: Asset, stretch: Stretch) -> None:
     frames = _within(sampled, stretch, fps, last.index + 1 if last else first)
     deadline = time.monotonic() + settings.VIDEO_SLICE_SECONDS
     try:
-        while chunk := list(itertools.islice(frames, settings.VIDEO_CHUNK_FRAMES)):
+        while chunk := list(itertools.islice(frames, spans.chunk_frames(fps))):
             store_frames(asset, chunk, stretch)
             held = spans.held_probes(chunk)
             del chunk  # its frames and probes, before the next chunk's are decoded
@@ -125,7 +125,7 @@ def _index_in_order(asset: Asset, info: VideoInfo) -> int | None:
 
     deadline = time.monotonic() + settings.VIDEO_SLICE_SECONDS
     try:
-        while chunk := list(itertools.islice(frames, settings.VIDEO_CHUNK_FRAMES)):
+        while chunk := list(itertools.islice(frames, spans.chunk_frames(fps))):
             store_frames(asset, chunk)
             held = spans.held_probes(chunk)
             del chunk  # its frames and probes, before the next chunk's are decoded

@@ -14,7 +14,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media_index import face_engine, face_weights, indexing, intake, shots, spans, tracks, video, video_probe
+from media_index import (
+    face_engine,
+    face_weights,
+    indexing,
+    intake,
+    shots,
+    spans,
+    tracks,
+    video,
+    video_indexing,
+    video_probe,
+)
 from media_index.models import Asset, Face, Track
 from search import services
 from tests.conftest import DATA_DIR
@@ -175,6 +186,25 @@ def test_without_refinement_edges_between_sampled_frames_are_put_halfway(engine,
     assert indexing.index_asset(asset.pk) == Asset.Status.INDEXED
     assert_spans(spans_of(asset), {"A": [(1.5, CUT), (9.5, 11.5)], "B": [(CUT, 7.5)]})
     assert len(engine) == 13  # the sampled frames only
+
+
+def test_a_chunk_holds_no_more_probes_at_a_low_sample_rate_than_at_one_a_second(
+    engine, queue, drawn, settings, monkeypatch
+):
+    settings.VIDEO_CHUNK_FRAMES = 4
+    assert spans.chunk_frames(1.0) == spans.chunk_frames(2.0) == 4
+    settings.VIDEO_SAMPLE_FPS = 0.25  # 16 probes come with each sampled frame
+    held, store_frames = [], video_indexing.store_frames
+
+    def counted(asset, chunk, *rest):
+        held.append(sum(len(frame.probes) for frame in chunk))
+        return store_frames(asset, chunk, *rest)
+
+    monkeypatch.setattr(video_indexing, "store_frames", counted)
+    asset = queue(drawn)
+    assert indexing.index_asset(asset.pk) == Asset.Status.INDEXED
+    assert len(held) == asset.frames.count() > 1  # one sampled frame a chunk
+    assert 4 * spans.REFINE_FPS >= max(held) > spans.REFINE_FPS
 
 
 def test_search_moments_are_the_spans_of_the_tracks_near_the_query(engine, queue, drawn):
