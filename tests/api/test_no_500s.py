@@ -51,7 +51,9 @@ def rows(media_root):
 
 
 def _fill(path: str, value: str) -> str:
-    return re.sub(r"\{[a-z_]+(:path)?\}", value.replace("/", "%2F").replace("?", "%3F").replace("#", "%23"), path)
+    """The path with each parameter replaced by value, taken literally (a backslash in it is no group reference)."""
+    segment = value.replace("/", "%2F").replace("?", "%3F").replace("#", "%23")
+    return re.sub(r"\{[a-z_]+(:path)?\}", lambda _match: segment, path)
 
 
 @examples
