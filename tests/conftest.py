@@ -37,12 +37,28 @@ def uses_database(item) -> bool:
     return bool(item.get_closest_marker("django_db") or DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 
+# The service the flow tests share for the whole run (tests/flow/conftest.py): its tests run in one process.
+SHARED_SERVICE_FIXTURES = frozenset({"service", "indexed", "videos"})
+
+
+def process_group(item) -> str:
+    """Which of pytest-xdist's processes runs a test (`make test` runs two): a module's tests share one, so its
+    module-scoped fixtures start once, and so do the tests of the flow tests' shared service."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    for name in SHARED_SERVICE_FIXTURES & definitions.keys():
+        if definitions[name][-1].scope == "session":
+            return "shared-service"
+    return item.nodeid.split("::", 1)[0]
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    """Tests that start a server are marked `processes`. With --only-database, the tests that use no database are
-    left out. Without the data folder, the tests that read it are skipped and the others run."""
+    """Tests that start a server are marked `processes`, and each test gets its process group. With --only-database,
+    the tests that use no database are left out. Without the data folder, the tests that read it are skipped and the
+    others run."""
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.processes)
+        item.add_marker(pytest.mark.xdist_group(process_group(item)))
     if config.getoption("only_database"):
         kept, left_out = [], []
         for item in items:

@@ -42,5 +42,7 @@ def pytest_unconfigure(config) -> None:
         _stop_postgres()
 
 
-if os.environ.get("REVSEARCH_TEST_POSTGRES") == "1":
+# Under pytest-xdist the first process starts the server, and the test processes it starts inherit DATABASE_URL
+# (pytest-django gives each a test database of its own).
+if os.environ.get("REVSEARCH_TEST_POSTGRES") == "1" and not os.environ.get("PYTEST_XDIST_WORKER"):
     _start_postgres()

@@ -53,9 +53,10 @@ def celery_main(instance: Instance) -> int:
 
 @pytest.fixture(scope="module")
 def lone(tmp_path_factory):
-    """The service with one worker process and small video chunks; the other flow tests' service is not touched."""
+    """The service with one worker process, small video chunks and stretches of 20 s (a video of 70 s has 3); the
+    other flow tests' service is not touched."""
     instance = Instance(tmp_path_factory.mktemp("lone"), ADMIN_PASSWORD, workers=1)
-    instance.env |= {"REVSEARCH_VIDEO_CHUNK_FRAMES": "4"}
+    instance.env |= {"REVSEARCH_VIDEO_CHUNK_FRAMES": "4", "REVSEARCH_VIDEO_STRETCH_SECONDS": "20"}
     with instance.prepare():
         yield instance
 
@@ -162,8 +163,8 @@ def assert_whole_and_consistent(instance: Instance, path: Path) -> None:
 
 
 def test_a_killed_pool_process_has_its_task_run_again_from_where_it_stopped(lone):
-    """The video (3 min) is split into stretches: the task killed is a stretch's, delivered again and counted."""
-    target = long_video(lone.inbox, "killed child.mp4", 20)
+    """The video (70 s) is split into stretches: the task killed is a stretch's, delivered again and counted."""
+    target = long_video(lone.inbox, "killed child.mp4", 7)
     wait_until_working(lone, target, frames=8)
     pool = children(celery_main(lone))
     assert pool
@@ -176,7 +177,7 @@ def test_a_killed_pool_process_has_its_task_run_again_from_where_it_stopped(lone
 
 
 def test_a_killed_worker_is_started_again_and_its_task_is_done(lone):
-    target = long_video(lone.inbox, "killed worker.mp4", 21)
+    target = long_video(lone.inbox, "killed worker.mp4", 8)
     wait_until_working(lone, target, frames=8)
     os.kill(celery_main(lone), signal.SIGKILL)
     assert_whole_and_consistent(lone, target)
