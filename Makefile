@@ -14,9 +14,9 @@ run: setup migrate ## Install what running needs (runtime and weights sets) and 
 	$(BIN)/python manage.py serve
 
 test: setup tools browser compose postgres lint ## Install every set and what is missing, check style and run every test
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
+	$(BIN)/python -m pytest -n 2 --durations=25
 	@echo "again on a PostgreSQL server of the tests' own (the unit tests that use the database; the photo flow above ran on one too)"
-	REVSEARCH_TEST_POSTGRES=1 $(BIN)/python -m pytest -n 2 --dist loadgroup -m "not flow" --only-database
+	REVSEARCH_TEST_POSTGRES=1 $(BIN)/python -m pytest -n 2 -m "not flow" --only-database
 
 unit: setup tools ## Run the tests that start no other program (about a minute), without lint or PostgreSQL
 	$(BIN)/python -m pytest -m "not flow and not processes"

@@ -37,28 +37,48 @@ def uses_database(item) -> bool:
     return bool(item.get_closest_marker("django_db") or DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 
-# The service the flow tests share for the whole run (tests/flow/conftest.py): its tests run in one process.
+# The service the flow tests share for the whole run (tests/flow/conftest.py), and the modules whose tests use it.
 SHARED_SERVICE_FIXTURES = frozenset({"service", "indexed", "videos"})
+SHARED_SERVICE_MODULES = frozenset(
+    {"tests/flow/test_browser.py", "tests/flow/test_moves.py", "tests/flow/test_videos.py"}
+)
 
 
-def process_group(item) -> str:
-    """Which of pytest-xdist's processes runs a test (`make test` runs two): a module's tests share one, so its
-    module-scoped fixtures start once, and so do the tests of the flow tests' shared service."""
+def process_group(nodeid: str) -> str:
+    """Which tests pytest-xdist runs in one process (`make test` runs two): those of one module, so that its
+    module-scoped fixtures start once, and those of the shared service's modules, which build on each other."""
+    module = nodeid.split("::", 1)[0]
+    return "shared-service" if module in SHARED_SERVICE_MODULES else module
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's loadscope by process_group: its loadgroup writes the group into the node ids, which pytest 9
+    no longer lets it do."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByProcessGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return process_group(nodeid)
+
+    return ByProcessGroup(config, log)
+
+
+def uses_shared_service(item) -> bool:
     definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-    for name in SHARED_SERVICE_FIXTURES & definitions.keys():
-        if definitions[name][-1].scope == "session":
-            return "shared-service"
-    return item.nodeid.split("::", 1)[0]
+    return any(definitions[name][-1].scope == "session" for name in SHARED_SERVICE_FIXTURES & definitions.keys())
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Tests that start a server are marked `processes`, and each test gets its process group. With --only-database,
-    the tests that use no database are left out. Without the data folder, the tests that read it are skipped and the
-    others run."""
+    """Tests that start a server are marked `processes`; a test of the shared service outside the modules listed
+    stops the run. With --only-database, the tests that use no database are left out. Without the data folder, the
+    tests that read it are skipped and the others run."""
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.processes)
-        item.add_marker(pytest.mark.xdist_group(process_group(item)))
+        if uses_shared_service(item) and process_group(item.nodeid) != "shared-service":
+            raise pytest.UsageError(
+                f"{item.nodeid} uses the shared flow service: add its module to SHARED_SERVICE_MODULES"
+            )
     if config.getoption("only_database"):
         kept, left_out = [], []
         for item in items:
