@@ -112,6 +112,10 @@ class PathRecorder(FileSystemEventHandler):
             if event.event_type == "deleted":
                 return
             path = Path(os.fsdecode(event.dest_path if event.event_type == "moved" else event.src_path))
+            if inbox.too_long(path.parent):
+                # watchdog watches every folder, but nothing in one too long to record is read (inbox.walk): the
+                # folder was said once (_note_folder), and its files would be recorded under a stand-in name.
+                return
             self.last_event[path] = self.clock()
             if event.event_type in ("closed", "moved"):
                 self.complete.add(path)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from watchdog.events import (
+    DirCreatedEvent,
     FileClosedEvent,
     FileCreatedEvent,
     FileDeletedEvent,
@@ -97,6 +98,21 @@ def test_a_rename_into_place_is_complete_and_its_old_name_gone():
     clock.now = 0.2 + QUIET
     assert recorder.settled(QUIET, STABLE, OPEN) == [Path("/in/a.jpg"), Path("/in/a.jpg.part")]
     assert recorder.take_gone() == {Path("/in/a.jpg.part")}
+
+
+def test_nothing_in_a_folder_too_long_to_record_is_read():
+    clock = Clock()
+    folder = "/in/" + "/".join(name * 250 for name in "12345")  # its fifth part takes it past 1,024 characters
+    recorder = recorder_at(
+        clock,
+        (0.0, DirCreatedEvent(folder)),
+        (0.1, FileCreatedEvent(f"{folder}/long.jpg")),
+        (0.2, FileClosedEvent(f"{folder}/long.jpg")),
+        (0.2, FileClosedEvent("/in/short.jpg")),
+    )
+    clock.now = 100.0
+    assert recorder.settled(QUIET, STABLE, OPEN) == [Path("/in/short.jpg")]
+    assert recorder.take_long_folders() == {Path(folder)}  # said once, by the watcher
 
 
 def test_a_deleted_file_is_only_gone():
