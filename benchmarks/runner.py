@@ -14,6 +14,7 @@ from pathlib import Path
 from django.conf import settings
 
 from benchmarks import soak
+from benchmarks.detectors import detector_lines, detector_recall
 from benchmarks.long_video import long_video
 from benchmarks.machine import machine
 from benchmarks.milvus_alone import milvus_latency
@@ -32,8 +33,8 @@ logger = logging.getLogger(__name__)
 Say = Callable[[str], None]
 
 SECTIONS = (
-    "stages", "photos", "search", "video", "stretched_video", "moments", "track_vectors", "milvus", "versus",
-    "people_assign", "people_cluster", "people_page",
+    "stages", "photos", "search", "video", "detectors", "stretched_video", "moments", "track_vectors", "milvus",
+    "versus", "people_assign", "people_cluster", "people_page",
 )  # fmt: skip
 # Sections run only when named in --only: they take long (an hour of video takes minutes to build and to index).
 ON_REQUEST = ("long_video",)
@@ -48,6 +49,7 @@ class Report:
     photos: list[dict] = field(default_factory=list)
     search: dict = field(default_factory=dict)
     video: list[dict] = field(default_factory=list)
+    detectors: dict = field(default_factory=dict)
     stretched_video: list[dict] = field(default_factory=list)
     moments: dict = field(default_factory=dict)
     track_vectors: dict = field(default_factory=dict)
@@ -91,6 +93,8 @@ def run(
         report.versus = versus_face_recognition(lfw, say)
     if "video" in sections:
         report.video = [video_speed(label, path, say) for label, path in reference_videos().items()]
+    if "detectors" in sections:
+        report.detectors = detector_recall(say)
     if "stretched_video" in sections:
         report.stretched_video = stretched_video(say, databases=video_databases)
     if "moments" in sections:
@@ -161,6 +165,7 @@ def summary_lines(report: Report) -> list[str]:
                 f" {100 * versus['recall']:.1f}% of its {versus['reference_faces']} faces"
             )
         lines.append(line)
+    lines += detector_lines(report.detectors)
     for run in report.stretched_video:
         lines.append(
             f"video {run['label']} through a service with {run['workers']} workers ({run['video_seconds']:.0f} s,"

@@ -6,7 +6,7 @@ import itertools
 import logging
 import resource
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
@@ -199,9 +199,9 @@ def recall(
         if not len(times) or abs(times - timestamp).min() > MATCH_SECONDS:
             continue
         nearest = new[int(abs(times - timestamp).argmin())][1]
-        pairs = _pairs([face.box for face in faces], [face.box for face in nearest])
-        found += len(pairs)
-        distances += [float(np.linalg.norm(faces[i].embedding - nearest[j].embedding)) for i, j in pairs]
+        matched = pairs([face.box for face in faces], [face.box for face in nearest])
+        found += len(matched)
+        distances += [float(np.linalg.norm(faces[i].embedding - nearest[j].embedding)) for i, j in matched]
     return {
         "reference_faces": total,
         "found": found,
@@ -212,16 +212,18 @@ def recall(
     }
 
 
-def _pairs(reference: list[tuple[float, ...]], new: list[tuple[float, ...]]) -> list[tuple[int, int]]:
-    """One-to-one pairs (reference index, new index) of boxes with IoU >= MATCH_IOU, best overlap first."""
+def pairs(
+    reference: Sequence[tuple[float, ...]], new: Sequence[tuple[float, ...]], threshold: float = MATCH_IOU
+) -> list[tuple[int, int]]:
+    """One-to-one pairs (reference index, new index) of boxes with IoU >= threshold, best overlap first."""
     overlaps = sorted(((iou(a, b), i, j) for i, a in enumerate(reference) for j, b in enumerate(new)), reverse=True)
-    pairs, used_reference, used_new = [], set(), set()
+    paired, used_reference, used_new = [], set(), set()
     for overlap, i, j in overlaps:
-        if overlap >= MATCH_IOU and i not in used_reference and j not in used_new:
-            pairs.append((i, j))
+        if overlap >= threshold and i not in used_reference and j not in used_new:
+            paired.append((i, j))
             used_reference.add(i)
             used_new.add(j)
-    return pairs
+    return paired
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:

@@ -10,6 +10,7 @@ import importlib.util
 import logging
 import warnings
 from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 import PIL.Image
@@ -32,6 +33,18 @@ Encode = Callable[..., list[np.ndarray]]
 
 def load() -> Encode:
     """face_recognition.face_encodings; importing face_recognition reads all of dlib's model files, once."""
+    face_recognition = import_face_recognition()
+    import dlib
+
+    logger.info(
+        "dlib %s, BLAS %s: faces are encoded one at a time on the calling thread", dlib.__version__, dlib.DLIB_USE_BLAS
+    )
+    return face_recognition.face_encodings
+
+
+def import_face_recognition() -> ModuleType:
+    """The face_recognition package, or a clear error where the evaluation set is missing; importing it leaves the
+    process's settings as they were."""
     missing = [name for name in ("face_recognition", "face_recognition_models") if not importlib.util.find_spec(name)]
     if missing:
         raise ImproperlyConfigured(
@@ -47,12 +60,7 @@ def load() -> Encode:
     # face_recognition turns this on for the whole process at import; the services must go on refusing
     # truncated photos.
     PIL.ImageFile.LOAD_TRUNCATED_IMAGES = truncated
-    import dlib
-
-    logger.info(
-        "dlib %s, BLAS %s: faces are encoded one at a time on the calling thread", dlib.__version__, dlib.DLIB_USE_BLAS
-    )
-    return face_recognition.face_encodings
+    return face_recognition
 
 
 def embed(
