@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -66,6 +67,7 @@ class Instance:
             self.env["REVSEARCH_WORKERS"] = str(workers)
         self.log_path = self.home / "serve.log"
         self.serve: subprocess.Popen | None = None
+        self.reader: subprocess.Popen | None = None
 
     def prepare(self) -> "Instance":
         """Create the database and the admin user, and the inbox, so files can be placed before start()."""
@@ -99,6 +101,7 @@ class Instance:
 
     def stop(self, timeout: float = 60, check: bool = True) -> None:
         """SIGTERM to serve; with check, fail unless it exits 0 and nothing listens on its ports any more."""
+        self._stop_reader()
         if self.serve is None:
             return
         code = self.serve.poll()
@@ -145,7 +148,7 @@ class Instance:
 
     def status(self) -> dict[str, int]:
         """Assets per status, and "faces": the Face rows."""
-        return json.loads(self.manage("index_status", "--json"))
+        return self._ask("counts")
 
     def wait_until_idle(self, expected_assets: int, timeout: float = 600) -> dict[str, int]:
         """Wait until every asset that arrived has left queued/processing."""
@@ -159,8 +162,7 @@ class Instance:
 
     def assets(self) -> dict[str, dict]:
         """Every asset's status record, by path."""
-        records = map(json.loads, self.manage("index_status", "--assets", "--json").splitlines())
-        return {record["path"]: record for record in records}
+        return {record["path"]: record for record in self._ask("assets")}
 
     def wait_for(self, condition: Callable[[dict[str, dict]], bool], what: str, timeout: float = 120) -> dict:
         """Poll the assets until condition(assets) holds."""
@@ -170,6 +172,44 @@ class Instance:
                 return assets
             time.sleep(1)
         raise TimeoutError(f"not within {timeout:.0f} s: {what}")
+
+    def _ask(self, question: str) -> Any:
+        """The answer of the instance's status reader (benchmarks/status_reader.py), started on first use: a
+        process that stays up, where a `manage.py` run each time would cost a second of CPU."""
+        if self.reader is not None and self.reader.poll() is not None:
+            self._stop_reader()  # it died: its pipes are closed, and a new one starts
+        if self.reader is None:
+            with (self.home / "status_reader.log").open("ab") as log:
+                self.reader = subprocess.Popen(
+                    [sys.executable, "-m", "benchmarks.status_reader"],
+                    env=self.env, cwd=BASE_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+                )  # fmt: skip
+        assert self.reader.stdin is not None and self.reader.stdout is not None
+        try:
+            self.reader.stdin.write(question + "\n")
+            self.reader.stdin.flush()
+            answer = self.reader.stdout.readline()
+        except BrokenPipeError:
+            answer = ""
+        if not answer:
+            code = self.reader.wait()
+            self._stop_reader()
+            raise InstanceError(f"the status reader exited with {code}: see {self.home / 'status_reader.log'}")
+        return json.loads(answer)
+
+    def _stop_reader(self) -> None:
+        if self.reader is None:
+            return
+        reader, self.reader = self.reader, None
+        if reader.stdin is not None:
+            reader.stdin.close()  # it exits at the end of its input
+        try:
+            reader.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            reader.kill()
+            reader.wait()
+        if reader.stdout is not None:
+            reader.stdout.close()
 
     def signed_in(self) -> requests.Session:
         """A session signed in as the admin, as a browser would be."""

@@ -2,6 +2,7 @@
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,14 @@ def status_counts() -> dict[str, int]:
     for row in Asset.objects.values("status").order_by().annotate(n=Count("id")):
         counts[row["status"]] = row["n"]
     return counts
+
+
+def asset_records() -> Iterator[dict]:
+    """Every asset's status, errors and progress, in path order: what `index_status --assets --json` prints."""
+    for asset in Asset.objects.order_by("path").annotate(face_count=Count("faces")):
+        record = {"id": asset.pk, "path": asset.path, "kind": asset.kind, "status": asset.status}
+        record |= {"error": asset.error, "warning": asset.warning, "worker_deaths": asset.worker_deaths}
+        yield record | {"faces": asset.face_count, "frames_done": asset.frames_done, "frames": asset.frames_total}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ def test_anchors_match_the_models_outputs_row_by_row() -> None:
     assert short[2] == pytest.approx([1.5 / 16, 0.5 / 16])  # along the row first
     assert short[512] == pytest.approx([0.5 / 8, 0.5 / 8])  # then the 8x8 grid, six anchors a cell
     assert full[48] == pytest.approx([0.5 / 48, 1.5 / 48])
-    assert 0 < short.min() and short.max() < 1
+    assert short.min() > 0 and short.max() < 1
 
 
 def test_decoding_places_a_box_by_its_anchor_and_drops_low_scores() -> None:
@@ -57,7 +57,7 @@ def test_tiles_cover_the_frame_and_overlap(width: int, height: int, count: int) 
     covered = np.zeros((height, width), dtype=bool)
     for x1, y1, x2, y2 in tiles:
         assert x2 - x1 == y2 - y1 == min(detectors.TILE_SIDE, width, height)
-        assert 0 <= x1 and 0 <= y1 and x2 <= width and y2 <= height
+        assert x1 >= 0 and y1 >= 0 and x2 <= width and y2 <= height
         covered[int(y1) : int(y2), int(x1) : int(x2)] = True
     assert covered.all()
 

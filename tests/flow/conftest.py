@@ -1,6 +1,5 @@
 """The whole service as `make run` starts it (`manage.py serve`), in a temporary home, on free ports."""
 
-import json
 import shutil
 from pathlib import Path
 
@@ -63,8 +62,4 @@ def videos(service, indexed) -> dict[str, dict]:
     shutil.copy(CROWD, folder / "crowd.mp4")
     (folder / "truncated.mp4").write_bytes(HAMILTON.read_bytes()[: HAMILTON.stat().st_size // 2])
     service.wait_until_idle(expected_assets=sum(v for k, v in indexed.items() if k != "faces") + 3)
-    return {
-        record["path"].rsplit("/", 1)[-1]: record
-        for record in map(json.loads, service.manage("index_status", "--assets", "--json").splitlines())
-        if "/videos/" in record["path"]
-    }
+    return {path.rsplit("/", 1)[-1]: record for path, record in service.assets().items() if "/videos/" in path}

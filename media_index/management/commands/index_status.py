@@ -5,7 +5,6 @@ import signal
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Count
 
 from media_index import upkeep, vector_store
 from media_index.models import Asset, Face
@@ -57,11 +56,9 @@ class Command(BaseCommand):
         self.stdout.write(f"{'vectors':>12} {vector_store.count()}")
 
     def list_assets(self, as_json: bool) -> None:
-        for asset in Asset.objects.order_by("path").annotate(face_count=Count("faces")):
-            if as_json:
-                record = {"id": asset.pk, "path": asset.path, "kind": asset.kind, "status": asset.status}
-                record |= {"error": asset.error, "warning": asset.warning, "worker_deaths": asset.worker_deaths}
-                record |= {"faces": asset.face_count}
-                self.stdout.write(json.dumps(record | {"frames_done": asset.frames_done, "frames": asset.frames_total}))
-            else:
-                self.stdout.write(f"{asset.status:>11}  {asset.progress:>16}  {asset.path}  {asset.error}".rstrip())
+        if as_json:
+            for record in upkeep.asset_records():
+                self.stdout.write(json.dumps(record))
+            return
+        for asset in Asset.objects.order_by("path"):
+            self.stdout.write(f"{asset.status:>11}  {asset.progress:>16}  {asset.path}  {asset.error}".rstrip())
