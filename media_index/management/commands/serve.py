@@ -2,10 +2,12 @@
 
 import logging
 import signal
+import subprocess
+import sys
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from media_index import dispatch
 from revsearch_site import processes
@@ -16,8 +18,12 @@ logger = logging.getLogger(__name__)
 
 class Command(BaseCommand):
     help = "Start every process of RevSearch, keep them running, and stop them all on Ctrl-C or SIGTERM."
+    # The system checks load the URLs and, through the search views, torch: this process lives as long as the
+    # service and needs neither, so they run in a child process instead (check_in_child).
+    requires_system_checks: list[str] = []
 
     def handle(self, *args, **options) -> None:
+        self.check_in_child()
         for folder in (settings.INBOX_DIR, settings.MEDIA_ROOT, settings.QUERY_DIR, settings.LOG_DIR):
             folder.mkdir(parents=True, exist_ok=True)
         self.stopping = False
@@ -52,6 +58,19 @@ class Command(BaseCommand):
         finally:
             supervisor.stop_all()
         self.stdout.write("RevSearch stopped.")
+
+    def check_in_child(self) -> None:
+        """Django's system checks, as `manage.py check` runs them: an error stops the start before any process has
+        started; warnings are shown and the start goes on."""
+        done = subprocess.run(
+            [sys.executable, str(processes.BASE_DIR / "manage.py"), "check"],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        if done.returncode != 0:
+            found = (done.stderr or done.stdout).strip()
+            raise CommandError(f"the system checks failed, nothing was started:\n{found}")
+        if done.stderr.strip():
+            self.stderr.write(done.stderr.strip())
 
     def requeue_after_worker_death(self) -> None:
         requeued = dispatch.requeue_unfinished()
