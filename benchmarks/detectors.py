@@ -161,7 +161,7 @@ def in_tiles(detect: Callable[[PIL.Image.Image], list[Box]], image: PIL.Image.Im
 
 def hog(upsample: int) -> Callable[[PIL.Image.Image], list[Box]]:
     """dlib's HOG detector, as face_recognition runs it, on an image upsampled `upsample` times."""
-    face_recognition = dlib_embedder.import_face_recognition()
+    face_recognition = dlib_embedder.import_face_recognition(needed_by="the HOG detector")
 
     def detect(image: PIL.Image.Image) -> list[Box]:
         found = face_recognition.face_locations(np.asarray(image), number_of_times_to_upsample=upsample)

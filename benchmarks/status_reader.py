@@ -3,7 +3,7 @@ that stays up: `counts` (assets by status, and faces, as `index_status --json` p
 asset's record, as `index_status --assets --json`).
 
 A `manage.py index_status` run costs about a second of CPU, most of it starting Python and Django; the flow tests
-and benchmarks ask once a second while the workers index, and took that CPU from them. Run with the instance's
+ask once a second while the workers index, and took that CPU from them. Run with the instance's
 environment (`python -m benchmarks.status_reader`); it exits when its stdin closes.
 """
 
@@ -18,12 +18,11 @@ def main() -> None:
 
     django.setup()
     from media_index import upkeep
-    from media_index.models import Face
 
     for line in sys.stdin:
         question = line.strip()
         if question == "counts":
-            answer: object = upkeep.status_counts() | {"faces": Face.objects.count()}
+            answer: object = upkeep.index_counts()
         elif question == "assets":
             answer = list(upkeep.asset_records())
         else:

@@ -42,13 +42,13 @@ def load() -> Encode:
     return face_recognition.face_encodings
 
 
-def import_face_recognition() -> ModuleType:
+def import_face_recognition(needed_by: str = "REVSEARCH_FACE_MODEL=dlib-resnet") -> ModuleType:
     """The face_recognition package, or a clear error where the evaluation set is missing; importing it leaves the
     process's settings as they were."""
     missing = [name for name in ("face_recognition", "face_recognition_models") if not importlib.util.find_spec(name)]
     if missing:
         raise ImproperlyConfigured(
-            f"REVSEARCH_FACE_MODEL=dlib-resnet needs {' and '.join(missing)}, which only the evaluation set installs:"
+            f"{needed_by} needs {' and '.join(missing)}, which only the evaluation set installs:"
             " run `make tools` (requirements/eval.txt), or choose another face model"
         )
     truncated = PIL.ImageFile.LOAD_TRUNCATED_IMAGES

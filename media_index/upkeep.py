@@ -28,6 +28,11 @@ def status_counts() -> dict[str, int]:
     return counts
 
 
+def index_counts() -> dict[str, int]:
+    """Assets by status, and "faces": the Face rows (what `index_status --json` prints)."""
+    return status_counts() | {"faces": Face.objects.count()}
+
+
 def asset_records() -> Iterator[dict]:
     """Every asset's status, errors and progress, in path order: what `index_status --assets --json` prints."""
     for asset in Asset.objects.order_by("path").annotate(face_count=Count("faces")):

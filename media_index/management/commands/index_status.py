@@ -7,7 +7,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from media_index import upkeep, vector_store
-from media_index.models import Asset, Face
+from media_index.models import Asset
 
 
 class Command(BaseCommand):
@@ -47,7 +47,7 @@ class Command(BaseCommand):
         self.stopping = True
 
     def counts(self, as_json: bool) -> None:
-        counts = upkeep.status_counts() | {"faces": Face.objects.count()}
+        counts = upkeep.index_counts()
         if as_json:
             self.stdout.write(json.dumps(counts))
             return
