@@ -6,7 +6,9 @@ The flow tests and `manage.py soak` use it, so both run the service exactly as `
 import json
 import logging
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +27,10 @@ BASE_DIR = processes.BASE_DIR
 ADMIN = "admin"
 # serve puts Redis on the web port + 1 and Milvus Lite on + 2.
 PORTS = 3
+# Instances' ports are chosen from here up to the first port of this range (see free_port_run); below it are the
+# usual fixed ports of databases and servers (PostgreSQL 5432, Redis 6379, Milvus 19530).
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 20000
 
 
 class InstanceError(RuntimeError):
@@ -240,12 +246,33 @@ def unfinished(counts: dict[str, int]) -> int:
 
 
 def free_port_run(count: int) -> int:
-    """A port p such that p, p+1 ... p+count-1 are all free (serve puts Redis and Milvus next to the web port)."""
-    for _ in range(50):
-        port = processes.free_port()
-        if port + count < 65536 and not any(processes.port_open(port + i) for i in range(count)):
+    """A port p such that p, p+1 ... p+count-1 are all free (serve puts Redis and Milvus next to the web port).
+
+    Chosen below the ports the kernel gives outgoing connections (`ip_local_port_range`) when it can: serve binds
+    them seconds later, and a port in that range can meanwhile become some client's end of a connection (seen once,
+    with the tests in two processes: a test's Redis found its port taken and the service never became healthy).
+    """
+    try:
+        first_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        first_ephemeral = 32768
+    for _ in range(100):
+        if first_ephemeral - count > LOWEST_PORT:
+            port = random.randrange(LOWEST_PORT, first_ephemeral - count)
+        else:
+            port = processes.free_port()
+        if port + count < 65536 and all(bindable(port + i) for i in range(count)):
             return port
     raise InstanceError("no run of free ports found")
+
+
+def bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def healthy(url: str) -> bool:

