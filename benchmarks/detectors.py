@@ -10,7 +10,7 @@ MediaPipe's published graph options (SSD anchors; short range: 128 px, strides 8
 stride 4). BlazeFace sees the frame as one small square, where a 1080p frame's 40-pixel faces shrink to 4 pixels,
 so it is also run on overlapping square tiles of the frame.
 
-A MTCNN face counts as found when a box of the other detector overlaps it with IoU >= MATCH_IOU, one to one, best
+An MTCNN face counts as found when a box of the other detector overlaps it with IoU >= MATCH_IOU, one to one, best
 overlap first: BlazeFace's and HOG's boxes are tighter than MTCNN's, so the video benchmark's 0.5 would count
 faces found as lost. CPU time is this process's (one torch thread, one TFLite thread, dlib on one core).
 """
