@@ -6,9 +6,7 @@ The flow tests and `manage.py soak` use it, so both run the service exactly as `
 import json
 import logging
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,10 +25,6 @@ BASE_DIR = processes.BASE_DIR
 ADMIN = "admin"
 # serve puts Redis on the web port + 1 and Milvus Lite on + 2.
 PORTS = 3
-# Instances' ports are chosen from here up to the first port of this range (see free_port_run); below it are the
-# usual fixed ports of databases and servers (PostgreSQL 5432, Redis 6379, Milvus 19530).
-EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
-LOWEST_PORT = 20000
 
 
 class InstanceError(RuntimeError):
@@ -55,7 +49,7 @@ class Instance:
     def __init__(self, home: Path, admin_password: str, workers: int | None = None) -> None:
         self.home = Path(home)
         self.inbox = self.home / "inbox"
-        self.port = free_port_run(PORTS)
+        self.port = processes.free_port(PORTS)
         self.url = f"http://127.0.0.1:{self.port}"
         self.milvus_uri = f"http://127.0.0.1:{self.port + 2}"  # where serve starts Milvus Lite (see settings)
         self.admin_password = admin_password
@@ -243,36 +237,6 @@ def asset_count(counts: dict[str, int]) -> int:
 
 def unfinished(counts: dict[str, int]) -> int:
     return sum(counts.get(status, 0) for status in Asset.UNFINISHED)
-
-
-def free_port_run(count: int) -> int:
-    """A port p such that p, p+1 ... p+count-1 are all free (serve puts Redis and Milvus next to the web port).
-
-    Chosen below the ports the kernel gives outgoing connections (`ip_local_port_range`) when it can: serve binds
-    them seconds later, and a port in that range can meanwhile become some client's end of a connection (seen once,
-    with the tests in two processes: a test's Redis found its port taken and the service never became healthy).
-    """
-    try:
-        first_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        first_ephemeral = 32768
-    for _ in range(100):
-        if first_ephemeral - count > LOWEST_PORT:
-            port = random.randrange(LOWEST_PORT, first_ephemeral - count)
-        else:
-            port = processes.free_port()
-        if port + count < 65536 and all(bindable(port + i) for i in range(count)):
-            return port
-    raise InstanceError("no run of free ports found")
-
-
-def bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def healthy(url: str) -> bool:

@@ -7,6 +7,7 @@ import collections
 import contextlib
 import logging
 import os
+import random
 import re
 import signal
 import socket
@@ -19,6 +20,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 logger = logging.getLogger(__name__)
+# free_port chooses from here up to the first port of this range; below it are the usual fixed ports of databases
+# and servers (PostgreSQL 5432, Redis 6379, Milvus 19530).
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_FREE_PORT = 20000
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # How much of a process's output is kept to tell why it died.
@@ -134,11 +139,37 @@ def port_of(url: str) -> int:
     return port
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on now (for tests)."""
+def free_port(count: int = 1) -> int:
+    """A loopback port p such that p ... p+count-1 are free now (for tests and benchmarks, which start servers there).
+
+    Chosen below the ports the kernel gives outgoing connections (`ip_local_port_range`) when it can: the server
+    binds it a moment or minutes later (a server stopped and started again), and meanwhile a port in that range can
+    become some client's end of a connection (seen once, with the tests in two processes: a test's Redis found its
+    port taken for two minutes and the service never became healthy).
+    """
+    try:
+        first_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        first_ephemeral = 32768
+    for _ in range(100):
+        if first_ephemeral - count > LOWEST_FREE_PORT:
+            port = random.randrange(LOWEST_FREE_PORT, first_ephemeral - count)
+        else:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+        if port + count < 65536 and all(bindable(port + i) for i in range(count)):
+            return port
+    raise RuntimeError(f"no run of {count} free loopback ports found")
+
+
+def bindable(port: int) -> bool:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def redis(port: int, data_dir: Path, password: str = "") -> Process:

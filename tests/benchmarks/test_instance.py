@@ -1,12 +1,10 @@
-"""The harness that drives a whole service: its ports, and its status asked of one reader process that stays up (the
-same figures `index_status` prints)."""
+"""An instance's status, asked of one reader process that stays up: the same figures `index_status` prints."""
 
 import json
 import shutil
 
 import pytest
 
-from benchmarks import instance as harness
 from benchmarks.instance import Instance, InstanceError
 from tests.conftest import SAMPLES
 
@@ -45,16 +43,3 @@ def test_a_reader_that_died_is_started_again_and_one_that_fails_is_reported(prep
     prepared.reader.wait()
     with pytest.raises(InstanceError, match="status reader exited"):
         prepared.status()
-
-
-def test_ports_are_chosen_below_those_the_kernel_gives_outgoing_connections(tmp_path, monkeypatch) -> None:
-    ranges = tmp_path / "ip_local_port_range"
-    ranges.write_text("32768\t60999\n")
-    monkeypatch.setattr(harness, "EPHEMERAL_PORTS", ranges)
-    for _ in range(20):
-        port = harness.free_port_run(3)
-        assert port >= harness.LOWEST_PORT and port + 2 < 32768
-        assert all(harness.bindable(port + i) for i in range(3))
-    ranges.write_text("20001 60999\n")  # no room below: any free run will do
-    port = harness.free_port_run(3)
-    assert all(harness.bindable(port + i) for i in range(3))
