@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import PIL.Image
+import torch
 from django.conf import settings
 
-from benchmarks.videos import iou, pairs, reference_videos
-from media_index import dlib_embedder, face_engine, video, video_probe
+from benchmarks.videos import pairs, reference_videos
+from media_index import dlib_embedder, face_engine, torchvision_compat, video, video_probe
 
 logger = logging.getLogger(__name__)
 
@@ -90,12 +91,11 @@ def decode(regressors: np.ndarray, scores: np.ndarray, centres: np.ndarray, side
 
 
 def suppress(boxes: np.ndarray, overlap: float = BLAZEFACE_NMS_IOU) -> np.ndarray:
-    """Non-maximum suppression, highest score first (MediaPipe blends the overlapping boxes instead)."""
-    kept: list[np.ndarray] = []
-    for box in boxes[np.argsort(-boxes[:, 4])]:
-        if all(iou(tuple(box[:4]), tuple(other[:4])) < overlap for other in kept):
-            kept.append(box)
-    return np.array(kept).reshape(-1, 5)
+    """(k, 5) boxes after MTCNN's greedy non-maximum suppression, highest score first (MediaPipe blends the
+    overlapping boxes instead)."""
+    boxes = np.asarray(boxes).reshape(-1, 5)
+    kept = torchvision_compat.nms(torch.from_numpy(boxes[:, :4].copy()), torch.from_numpy(boxes[:, 4].copy()), overlap)
+    return boxes[kept.numpy()]
 
 
 class BlazeFace:
