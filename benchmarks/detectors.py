@@ -175,9 +175,9 @@ def candidates() -> dict[str, Callable[[PIL.Image.Image], list[Box]]]:
     found: dict[str, Callable[[PIL.Image.Image], list[Box]]] = {"hog": hog(0), "hog, upsampled once": hog(1)}
     if blazeface_available():
         for kind in BLAZEFACE:
-            found[f"blazeface-{kind}"] = BlazeFace(kind).detect
-            for score in BLAZEFACE_MIN_SCORES:
-                model = BlazeFace(kind, score)
+            models = {score: BlazeFace(kind, score) for score in BLAZEFACE_MIN_SCORES}
+            found[f"blazeface-{kind}"] = models[BLAZEFACE_MIN_SCORES[0]].detect
+            for score, model in models.items():
                 found[f"blazeface-{kind}, tiles of {TILE_SIDE}, score {score}"] = lambda image, model=model: in_tiles(
                     model.detect, image
                 )
