@@ -12,7 +12,8 @@ from pathlib import Path
 from benchmarks import servers
 from revsearch_site import processes
 
-os.environ["REVSEARCH_HOME"] = tempfile.mkdtemp(prefix="revsearch-test-")
+HOME = tempfile.mkdtemp(prefix="revsearch-test-")
+os.environ["REVSEARCH_HOME"] = HOME
 for name in ("REVSEARCH_INBOX", "REDIS_URL", "MILVUS_URI"):
     os.environ.pop(name, None)
 
@@ -40,6 +41,7 @@ def _start_postgres() -> None:
 def pytest_unconfigure(config) -> None:
     if _stop_postgres:
         _stop_postgres()
+    shutil.rmtree(HOME, ignore_errors=True)  # each test process's own home: nothing of a run is left in /tmp
 
 
 # Under pytest-xdist the first process starts the server, and the test processes it starts inherit DATABASE_URL
