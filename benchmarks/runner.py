@@ -14,6 +14,7 @@ from pathlib import Path
 from django.conf import settings
 
 from benchmarks import soak
+from benchmarks.ceiling import ceiling_lines, ceilings
 from benchmarks.detectors import detector_lines, detector_recall
 from benchmarks.long_video import long_video
 from benchmarks.machine import machine
@@ -33,8 +34,8 @@ logger = logging.getLogger(__name__)
 Say = Callable[[str], None]
 
 SECTIONS = (
-    "stages", "photos", "search", "video", "detectors", "stretched_video", "moments", "track_vectors", "milvus",
-    "versus", "people_assign", "people_cluster", "people_page",
+    "stages", "photos", "search", "video", "ceiling", "detectors", "stretched_video", "moments", "track_vectors",
+    "milvus", "versus", "people_assign", "people_cluster", "people_page",
 )  # fmt: skip
 # Sections run only when named in --only: they take long (an hour of video takes minutes to build and to index).
 ON_REQUEST = ("long_video",)
@@ -49,6 +50,7 @@ class Report:
     photos: list[dict] = field(default_factory=list)
     search: dict = field(default_factory=dict)
     video: list[dict] = field(default_factory=list)
+    ceiling: list[dict] = field(default_factory=list)
     detectors: dict = field(default_factory=dict)
     stretched_video: list[dict] = field(default_factory=list)
     moments: dict = field(default_factory=dict)
@@ -93,6 +95,8 @@ def run(
         report.versus = versus_face_recognition(lfw, say)
     if "video" in sections:
         report.video = [video_speed(label, path, say) for label, path in reference_videos().items()]
+    if "ceiling" in sections:
+        report.ceiling = ceilings(say)
     if "detectors" in sections:
         report.detectors = detector_recall(say)
     if "stretched_video" in sections:
@@ -165,6 +169,7 @@ def summary_lines(report: Report) -> list[str]:
                 f" {100 * versus['recall']:.1f}% of its {versus['reference_faces']} faces"
             )
         lines.append(line)
+    lines += ceiling_lines(report.ceiling)
     lines += detector_lines(report.detectors)
     for run in report.stretched_video:
         lines.append(

@@ -143,7 +143,7 @@ def _facenet_detect(
 def _run(path: Path, info: video_probe.VideoInfo, fps: float) -> Run:
     """One pass as a worker makes it (face_engine.find_faces_batch chunk by chunk), timed stage by stage."""
     run = Run()
-    started, cpu_started = time.perf_counter(), _cpu_seconds()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     sampled = video.sample_frames(path, info, fps)
     while True:
         mark = time.perf_counter()
@@ -160,11 +160,11 @@ def _run(path: Path, info: video_probe.VideoInfo, fps: float) -> Run:
         for stage, seconds in zip(run.stages, (detecting - mark, embedding - detecting, done - embedding), strict=True):
             run.stages[stage] += seconds
         run.frames += [(frame.timestamp, frame_faces) for frame, frame_faces in zip(chunk, faces, strict=True)]
-    run.seconds, run.cpu_seconds = time.perf_counter() - started, _cpu_seconds() - cpu_started
+    run.seconds, run.cpu_seconds = time.perf_counter() - started, cpu_seconds() - cpu_started
     return run
 
 
-def _cpu_seconds() -> float:
+def cpu_seconds() -> float:
     """CPU seconds of this process and of its children that have ended (each run's ffmpeg, reaped at its end)."""
     mine, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
