@@ -9,14 +9,19 @@ every core, with nothing else to do, that gives the highest real-time factor the
 kernel or scheduling can beat it without computing less or in a cheaper number format. Beside it, the same
 arithmetic at the rates today's kernels reach on these frames (CPU time, one thread): what two perfectly shared
 cores would give with the code as it is.
+
+The photos' side of it (issue 17's 3x face_recognition's speed) is in the versus section, which counts the same
+operations on its folder with count_arithmetic.
 """
 
 import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import PIL.Image
 import torch
 from django.conf import settings
 from torch.utils.flop_counter import FlopCounterMode
@@ -54,6 +59,48 @@ def peak_gflops(dtype: torch.dtype = torch.float32) -> float:
     return 2 * PEAK_SIDE**3 / best / 1e9
 
 
+@dataclass
+class Arithmetic:
+    """Floating-point operations of detection and embedding over some images, in billions (GFLOP), and the faces."""
+
+    detect_gflop: float
+    embed_gflop: float
+    faces: int
+
+    def seconds_at(self, peaks: dict[str, float]) -> float:
+        """The least time it can take: each network's operations at its dtype's peak (processor_peaks)."""
+        return self.detect_gflop / peaks["detect"] + self.embed_gflop / peaks["embed"]
+
+
+def count_arithmetic(batches: list[list[PIL.Image.Image]]) -> tuple[Arithmetic, list[list[face_engine.Detection]]]:
+    """Detection and embedding of each batch of same-size images, as the face engine runs them, with their
+    operations counted (torch's FlopCounterMode); and the detections."""
+    detections: list[list[face_engine.Detection]] = []
+    detect = embed = 0
+    for images in batches:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counted:
+            found = face_engine.detect_faces(images)
+        detect += counted.get_total_flops()
+        with torch.inference_mode(), FlopCounterMode(display=False) as counted:
+            face_engine.embed_faces(images, found)
+        embed += counted.get_total_flops()
+        detections += found
+    return Arithmetic(detect / 1e9, embed / 1e9, sum(len(found) for found in detections)), detections
+
+
+def processor_peaks() -> dict[str, float]:
+    """A core's peak in the dtype each network computes in as loaded (bfloat16 where FACE_PRECISION chose it)."""
+    precision = face_engine.precision()
+    dtypes = {
+        "detect": torch.bfloat16 if "detector-bfloat16" in precision else torch.float32,
+        "embed": torch.bfloat16 if "embedder-bfloat16" in precision else torch.float32,
+    }
+    rates = {dtype: peak_gflops(dtype) for dtype in set(dtypes.values())}
+    return {network: rates[dtype] for network, dtype in dtypes.items()} | {
+        str(dtype).removeprefix("torch."): rate for dtype, rate in rates.items()
+    }
+
+
 def video_ceiling(label: str, path: Path, say: Say, fps: float | None = None) -> dict:
     """The video's sampled frames decoded, then detected and embedded twice: once counting the operations and once
     timed; the ceiling and today's kernels' bound from them."""
@@ -64,41 +111,31 @@ def video_ceiling(label: str, path: Path, say: Say, fps: float | None = None) ->
     frames = len(images)
     looped, over_and_over = _decoded(looped_video(label, path, LOOP_MINUTES), fps, keep=False)
     decode = (over_and_over - once) / (len(looped) - frames)
-    with torch.inference_mode(), FlopCounterMode(display=False) as counted:
-        detections = face_engine.detect_faces(images)
-    detect_gflop = counted.get_total_flops() / 1e9 / frames
-    faces = sum(len(found) for found in detections)
-    with torch.inference_mode(), FlopCounterMode(display=False) as counted:
-        face_engine.embed_faces(images, detections)
-    embed_gflop = counted.get_total_flops() / 1e9 / max(faces, 1)
-    detect_seconds = _cpu(lambda: face_engine.detect_faces(images)) / frames
-    embed_seconds = _cpu(lambda: face_engine.embed_faces(images, detections)) / max(faces, 1)
-
-    precision = face_engine.precision()
-    detect_dtype = torch.bfloat16 if "detector-bfloat16" in precision else torch.float32
-    embed_dtype = torch.bfloat16 if "embedder-bfloat16" in precision else torch.float32
-    peaks = {dtype: peak_gflops(dtype) for dtype in {detect_dtype, embed_dtype}}
+    arithmetic, detections = count_arithmetic([images])
+    faces = max(arithmetic.faces, 1)
+    detect_seconds = _cpu(lambda: face_engine.detect_faces(images))
+    embed_seconds = _cpu(lambda: face_engine.embed_faces(images, detections))
+    peaks = processor_peaks()
     cores = os.cpu_count() or 1
-    faces_a_frame = faces / frames
-    at_peak = decode + detect_gflop / peaks[detect_dtype] + faces_a_frame * embed_gflop / peaks[embed_dtype]
-    today = decode + detect_seconds + faces_a_frame * embed_seconds
+    at_peak = decode + arithmetic.seconds_at(peaks) / frames
+    today = decode + (detect_seconds + embed_seconds) / frames
     figures = {
         "label": label,
         "file": path.name,
         "size": f"{info.width}x{info.height}",
         "sample_fps": fps,
         "frames": frames,
-        "faces": faces,
+        "faces": arithmetic.faces,
         "cores": cores,
-        "precision": precision,
-        "peak_gflops_a_core": {str(dtype).removeprefix("torch."): round(peak, 1) for dtype, peak in peaks.items()},
+        "precision": face_engine.precision(),
+        "peak_gflops_a_core": {dtype: round(peaks[dtype], 1) for dtype in ("float32", "bfloat16") if dtype in peaks},
         "decode_ms_a_frame": round(1000 * decode, 1),
-        "detect_gflop_a_frame": round(detect_gflop, 2),
-        "detect_ms_a_frame": round(1000 * detect_seconds, 1),
-        "detect_gflops": round(detect_gflop / detect_seconds, 1),
-        "embed_gflop_a_face": round(embed_gflop, 2),
-        "embed_ms_a_face": round(1000 * embed_seconds, 1),
-        "embed_gflops": round(embed_gflop / embed_seconds, 1),
+        "detect_gflop_a_frame": round(arithmetic.detect_gflop / frames, 2),
+        "detect_ms_a_frame": round(1000 * detect_seconds / frames, 1),
+        "detect_gflops": round(arithmetic.detect_gflop / detect_seconds, 1),
+        "embed_gflop_a_face": round(arithmetic.embed_gflop / faces, 2),
+        "embed_ms_a_face": round(1000 * embed_seconds / faces, 1),
+        "embed_gflops": round(arithmetic.embed_gflop / max(embed_seconds, 1e-9), 1),
         "ceiling_realtime_factor": round(realtime_factor(fps, cores, at_peak), 1),
         "todays_kernels_realtime_factor": round(realtime_factor(fps, cores, today), 1),
         "target_realtime_factor": TARGETS.get(label),

@@ -196,7 +196,9 @@ def summary_lines(report: Report) -> list[str]:
     if report.versus:
         lines.append(
             f"versus face_recognition: {report.versus['time_ratio']}x faster, accuracy"
-            f" {report.versus['ours']['accuracy']} vs {report.versus['face_recognition']['accuracy']}"
+            f" {report.versus['ours']['accuracy']} vs {report.versus['face_recognition']['accuracy']}; at this"
+            f" processor's peak at most {report.versus['ceiling']['time_ratio_at_most']}x (target"
+            f" {report.versus['ceiling']['target_time_ratio']:g}x)"
         )
     lines += people_lines(report)
     if long := report.long_video:

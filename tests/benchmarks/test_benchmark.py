@@ -6,8 +6,10 @@ import sys
 import time
 
 import pytest
+from PIL import Image
 
-from benchmarks import machine, versus
+from benchmarks import ceiling, machine, versus
+from benchmarks.runner import Report, summary_lines
 from media_index.calibration import ScoreScale
 
 
@@ -37,7 +39,7 @@ def test_the_side_by_side_keeps_one_photo_of_each_person_to_search_with(tmp_path
     for person, count in (("Ann", 3), ("Bob", 2), ("Cy", 1), ("Di", 1)):
         (tmp_path / person).mkdir()
         for number in range(1, count + 1):
-            (tmp_path / person / f"{person}_{number:04d}.jpg").write_bytes(b"")
+            Image.new("RGB", (8, 8)).save(tmp_path / person / f"{person}_{number:04d}.jpg")
     known, unknown, truth = versus.versus_photos(tmp_path, people=5, per_person=4, strangers=1)
     assert {name: path.name for name, path in known.items()} == {"Ann": "Ann_0001.jpg", "Bob": "Bob_0001.jpg"}
     assert sorted(path.name for path in unknown) == ["Ann_0002.jpg", "Ann_0003.jpg", "Bob_0002.jpg", "Cy_0001.jpg"]
@@ -72,7 +74,7 @@ def test_versus_names_within_the_identification_threshold_for_its_own_gallery(tm
     for person, count in (("Ann", 3), ("Bob", 2), ("Cy", 1)):
         (tmp_path / person).mkdir()
         for number in range(1, count + 1):
-            (tmp_path / person / f"{person}_{number:04d}.jpg").write_bytes(b"")
+            Image.new("RGB", (8, 8)).save(tmp_path / person / f"{person}_{number:04d}.jpg")
     curve = ((2, 0.95), (1000, 0.7))
     scale = ScoreScale(threshold=1.1, midpoint=1.1, slope=20.0, source="test", identification=0.7, curve=curve)
     monkeypatch.setattr(versus, "shipped_scale", lambda model_name: scale)
@@ -82,8 +84,22 @@ def test_versus_names_within_the_identification_threshold_for_its_own_gallery(tm
     matches.append(("Cy_0001.jpg", 1.05, "Bob"))
     monkeypatch.setattr(versus, "_ours", lambda known, unknown, batch: (1.0, matches, 2))
     monkeypatch.setattr(versus, "_face_recognition_cli", lambda known, unknown: (2.0, []))
+    counted: list[list] = []
+
+    def count(batches):  # 1 GFLOP to detect and 3 to embed a photo
+        counted.extend(batches)
+        return ceiling.Arithmetic(len(batches), 3.0 * len(batches), len(batches)), []
+
+    monkeypatch.setattr(versus.ceiling, "count_arithmetic", count)
+    monkeypatch.setattr(versus.ceiling, "processor_peaks", lambda: {"detect": 10.0, "embed": 20.0})
     settings.PHOTO_BATCH = 1
     figures = versus.versus_face_recognition(tmp_path, lambda line: None, people=2, strangers=1)
+    # The two known photos and the four to label, one at a time: 6 x (1/10 + 3/20) = 1.5 s at the peak, 2.0 s theirs.
+    assert [len(batch) for batch in counted] == [1] * 6
+    assert figures["ceiling"] == {"gflop": 24.0, "seconds_at_peak": 1.5, "time_ratio_at_most": 1.33,
+                                  "target_time_ratio": 3.0}  # fmt: skip
+    line = next(line for line in summary_lines(Report(versus=figures)) if line.startswith("versus"))
+    assert "at this processor's peak at most 1.33x (target 3x)" in line
     assert figures["gallery_faces"] == 2 and figures["identification_threshold"] == 0.95
     assert figures["ours"]["right"] == 3 and figures["ours"]["missed"] == 1  # Ann twice, Cy rightly unknown
     assert figures["ours_pair_threshold"]["right"] == 3 and figures["ours_pair_threshold"]["false_match"] == 1
