@@ -20,20 +20,34 @@ logger = logging.getLogger(__name__)
 
 POSTGRES_BIN = Path("/usr/lib/postgresql")
 MILVUS_NAMES = {"lite": "Milvus Lite", "standalone": "Milvus standalone"}
-# The standalone server's health port is fixed: a second standalone (e.g. a test's) cannot start beside it.
-STANDALONE_FIXED_PORT = 9091
+# The embedded etcd's configuration: milvus-server moves every other port it finds taken (from Milvus's defaults up,
+# 9091 health included), but not etcd's, which Milvus reads from this file when ETCD_CONFIG_PATH names it.
+EMBEDDED_ETCD = """name: default
+listen-client-urls: http://127.0.0.1:{client}
+advertise-client-urls: http://127.0.0.1:{client}
+listen-peer-urls: http://127.0.0.1:{peer}
+initial-advertise-peer-urls: http://127.0.0.1:{peer}
+initial-cluster: default=http://127.0.0.1:{peer}
+"""
 
 
 def milvus_standalone(port: int, data_dir: Path) -> processes.Process:
     """A real Milvus standalone server (PyPI `milvus`: embedded etcd, local storage), for tests against one.
 
-    SIGINT to the wrapper stops the server too; SIGTERM leaves the server binary running. Some of its ports
-    (metrics, health) are fixed and listen on every interface, so only one runs on a machine at a time.
+    SIGINT to the wrapper stops the server too; SIGTERM leaves the server binary running. Its embedded etcd gets
+    two free loopback ports of its own, so several servers run side by side (its other ports listen on every
+    interface: talk to it on 127.0.0.1).
     """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    client = processes.free_port(2)
+    etcd_config = data_dir / "embedded-etcd.yaml"
+    etcd_config.write_text(EMBEDDED_ETCD.format(client=client, peer=client + 1))
     argv = [str(Path(sys.executable).with_name("milvus-server")), "--data", str(data_dir), "--proxy-port", str(port)]
+    argv += ["--etcd-port", str(client)]
     for role in ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode"):
         argv += ["--extra-config", f"{role}.ip=127.0.0.1"]
-    return processes.Process("milvus-standalone", argv, ready_port=port, stop_signal=signal.SIGINT)
+    env = {**os.environ, "ETCD_CONFIG_PATH": str(etcd_config)}
+    return processes.Process("milvus-standalone", argv, env=env, ready_port=port, stop_signal=signal.SIGINT)
 
 
 def postgres(port: int, data_dir: Path) -> processes.Process:
@@ -63,16 +77,9 @@ def postgres(port: int, data_dir: Path) -> processes.Process:
 def running_milvus(
     kind: str, folder: Path, progress: Callable[[str], None], attempts: int = 20
 ) -> Iterator[processes.Process]:
-    """A Milvus server of this kind on a free loopback port, with its data in folder, stopped afterwards.
-
-    A standalone server cannot start while another one holds its fixed ports (the tests start one now and then):
-    then this waits and tries again.
-    """
+    """A Milvus server of this kind on a free loopback port, with its data in folder, stopped afterwards; one that
+    does not start (another server took a port it had chosen) is tried again."""
     for attempt in range(1, attempts + 1):
-        if kind == "standalone" and processes.port_open(STANDALONE_FIXED_PORT):
-            progress(f"port {STANDALONE_FIXED_PORT} is taken (another Milvus standalone?); waiting 30 s")
-            time.sleep(30)
-            continue
         port = processes.free_port()
         maker = milvus_standalone if kind == "standalone" else processes.milvus_lite
         server = maker(port, folder / f"{kind}-{attempt}").start(folder / f"{kind}-{attempt}.log")

@@ -44,11 +44,19 @@ SHARED_SERVICE_MODULES = frozenset(
 )
 
 
+# The modules that start Milvus standalone servers. Several run side by side, but milvus-server picks its health
+# port itself (the first of 9091 and up that it can bind), so two starting at the same moment could pick the same.
+MILVUS_STANDALONE_MODULES = frozenset({"tests/flow/test_photos.py", "tests/benchmarks/test_servers.py"})
+
+
 def process_group(nodeid: str) -> str:
     """Which tests pytest-xdist runs in one process (`make test` runs two): those of one module, so that its
-    module-scoped fixtures start once, and those of the shared service's modules, which build on each other."""
+    module-scoped fixtures start once, those of the shared service's modules, which build on each other, and those
+    of the modules that start Milvus standalone servers."""
     module = nodeid.split("::", 1)[0]
-    return "shared-service" if module in SHARED_SERVICE_MODULES else module
+    if module in SHARED_SERVICE_MODULES:
+        return "shared-service"
+    return "milvus-standalone" if module in MILVUS_STANDALONE_MODULES else module
 
 
 def pytest_xdist_make_scheduler(config, log):
