@@ -47,13 +47,14 @@ def realtime_factor(sample_fps: float, cores: int, frame_seconds: float) -> floa
 
 
 def peak_gflops(dtype: torch.dtype = torch.float32) -> float:
-    """One thread's best rate on a large matrix product in dtype, in GFLOP/s (best of PEAK_REPEAT)."""
+    """One thread's best rate on a large matrix product in dtype, in GFLOP/s of CPU time (best of PEAK_REPEAT), as
+    the networks' rates are: another program on the machine slows it less than it would the clock's."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         a, b = torch.randn(PEAK_SIDE, PEAK_SIDE, dtype=dtype), torch.randn(PEAK_SIDE, PEAK_SIDE, dtype=dtype)
         a @ b  # the first product pays for the kernel's set-up
-        best = min(_seconds(lambda: a @ b) for _ in range(PEAK_REPEAT))
+        best = min(_cpu(lambda: a @ b) for _ in range(PEAK_REPEAT))
     finally:
         torch.set_num_threads(threads)
     return 2 * PEAK_SIDE**3 / best / 1e9
@@ -176,12 +177,6 @@ def _decoded(path: Path, fps: float, keep: bool = True) -> tuple[list, float]:
     finally:
         sampled.close()  # ffmpeg is reaped here: its CPU time counts
     return frames, cpu_seconds() - started
-
-
-def _seconds(work: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    work()
-    return time.perf_counter() - started
 
 
 def _cpu(work: Callable[[], object]) -> float:
