@@ -1,4 +1,5 @@
-"""The servers the tests and benchmarks start for themselves: two Milvus standalone servers run side by side."""
+"""The servers the tests and benchmarks start for themselves: two Milvus standalone servers run side by side, and
+the test modules that start them run in one test process."""
 
 import shutil
 
@@ -7,6 +8,7 @@ from pymilvus import MilvusClient
 
 from benchmarks import servers
 from revsearch_site import processes
+from tests.conftest import BASE_DIR, MILVUS_STANDALONE_MODULES, process_group
 
 
 @pytest.mark.processes
@@ -28,3 +30,15 @@ def test_two_milvus_standalone_servers_run_side_by_side_each_with_its_own_collec
             server.stop()
         for port in (first, first + 1):
             shutil.rmtree(tmp_path / str(port), ignore_errors=True)  # each unpacks Milvus's 246 MB
+
+
+def test_every_test_module_that_starts_milvus_standalone_shares_one_test_process() -> None:
+    starting = {
+        path.relative_to(BASE_DIR).as_posix()
+        for path in (BASE_DIR / "tests").rglob("test_*.py")
+        if "milvus_standalone(" in path.read_text()
+    }
+    assert "tests/benchmarks/test_servers.py" in starting and "tests/flow/test_photos.py" in starting
+    assert starting <= MILVUS_STANDALONE_MODULES
+    assert {process_group(f"{module}::test_x") for module in starting} == {"milvus-standalone"}
+    assert process_group("tests/flow/test_faults.py::test_x") == "tests/flow/test_faults.py"
