@@ -68,9 +68,18 @@ class Arithmetic:
     embed_gflop: float
     faces: int
 
-    def seconds_at(self, peaks: dict[str, float]) -> float:
+    def seconds_at(self, peaks: "Peaks") -> float:
         """The least time it can take: each network's operations at its dtype's peak (processor_peaks)."""
-        return self.detect_gflop / peaks["detect"] + self.embed_gflop / peaks["embed"]
+        return self.detect_gflop / peaks.detect + self.embed_gflop / peaks.embed
+
+
+@dataclass(frozen=True)
+class Peaks:
+    """A core's peak, GFLOP/s, in the dtype each network computes in, and by dtype (for the report)."""
+
+    detect: float
+    embed: float
+    by_dtype: dict[str, float]
 
 
 def count_arithmetic(batches: list[list[PIL.Image.Image]]) -> tuple[Arithmetic, list[list[face_engine.Detection]]]:
@@ -89,17 +98,14 @@ def count_arithmetic(batches: list[list[PIL.Image.Image]]) -> tuple[Arithmetic, 
     return Arithmetic(detect / 1e9, embed / 1e9, sum(len(found) for found in detections)), detections
 
 
-def processor_peaks() -> dict[str, float]:
+def processor_peaks() -> Peaks:
     """A core's peak in the dtype each network computes in as loaded (bfloat16 where FACE_PRECISION chose it)."""
     precision = face_engine.precision()
-    dtypes = {
-        "detect": torch.bfloat16 if "detector-bfloat16" in precision else torch.float32,
-        "embed": torch.bfloat16 if "embedder-bfloat16" in precision else torch.float32,
-    }
-    rates = {dtype: peak_gflops(dtype) for dtype in set(dtypes.values())}
-    return {network: rates[dtype] for network, dtype in dtypes.items()} | {
-        str(dtype).removeprefix("torch."): rate for dtype, rate in rates.items()
-    }
+    detect = torch.bfloat16 if "detector-bfloat16" in precision else torch.float32
+    embed = torch.bfloat16 if "embedder-bfloat16" in precision else torch.float32
+    rates = {dtype: peak_gflops(dtype) for dtype in dict.fromkeys((detect, embed))}  # each dtype measured once
+    by_dtype = {str(dtype).removeprefix("torch."): rate for dtype, rate in rates.items()}
+    return Peaks(rates[detect], rates[embed], by_dtype)
 
 
 def video_ceiling(label: str, path: Path, say: Say, fps: float | None = None) -> dict:
@@ -108,9 +114,10 @@ def video_ceiling(label: str, path: Path, say: Say, fps: float | None = None) ->
     fps = fps or settings.VIDEO_SAMPLE_FPS
     face_engine.load()
     info = video_probe.probe(path)
-    images, once = _decoded(path, fps)
+    images, once = _decoded(path, info, fps)
     frames = len(images)
-    looped, over_and_over = _decoded(looped_video(label, path, LOOP_MINUTES), fps, keep=False)
+    loop = looped_video(label, path, LOOP_MINUTES)
+    looped, over_and_over = _decoded(loop, video_probe.probe(loop), fps, keep=False)
     decode = (over_and_over - once) / (len(looped) - frames)
     arithmetic, detections = count_arithmetic([images])
     faces = max(arithmetic.faces, 1)
@@ -129,7 +136,7 @@ def video_ceiling(label: str, path: Path, say: Say, fps: float | None = None) ->
         "faces": arithmetic.faces,
         "cores": cores,
         "precision": face_engine.precision(),
-        "peak_gflops_a_core": {dtype: round(peaks[dtype], 1) for dtype in ("float32", "bfloat16") if dtype in peaks},
+        "peak_gflops_a_core": {dtype: round(rate, 1) for dtype, rate in peaks.by_dtype.items()},
         "decode_ms_a_frame": round(1000 * decode, 1),
         "detect_gflop_a_frame": round(arithmetic.detect_gflop / frames, 2),
         "detect_ms_a_frame": round(1000 * detect_seconds / frames, 1),
@@ -168,10 +175,10 @@ def ceilings(say: Say) -> list[dict]:
     return [video_ceiling(label, path, say) for label, path in reference_videos().items()]
 
 
-def _decoded(path: Path, fps: float, keep: bool = True) -> tuple[list, float]:
+def _decoded(path: Path, info: video_probe.VideoInfo, fps: float, keep: bool = True) -> tuple[list, float]:
     """The sampled frames' images (or their times, without keep) and the CPU seconds sampling them took."""
     started = cpu_seconds()
-    sampled = video.sample_frames(path, video_probe.probe(path), fps)
+    sampled = video.sample_frames(path, info, fps)
     try:
         frames = [frame.image if keep else frame.timestamp for frame in sampled]
     finally:

@@ -91,7 +91,8 @@ def test_versus_names_within_the_identification_threshold_for_its_own_gallery(tm
         return ceiling.Arithmetic(len(batches), 3.0 * len(batches), len(batches)), []
 
     monkeypatch.setattr(versus.ceiling, "count_arithmetic", count)
-    monkeypatch.setattr(versus.ceiling, "processor_peaks", lambda: {"detect": 10.0, "embed": 20.0})
+    peaks = ceiling.Peaks(detect=10.0, embed=20.0, by_dtype={"float32": 10.0, "bfloat16": 20.0})
+    monkeypatch.setattr(versus.ceiling, "processor_peaks", lambda: peaks)
     settings.PHOTO_BATCH = 1
     figures = versus.versus_face_recognition(tmp_path, lambda line: None, people=2, strangers=1)
     # The two known photos and the four to label, one at a time: 6 x (1/10 + 3/20) = 1.5 s at the peak, 2.0 s theirs.
